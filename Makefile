@@ -1,0 +1,15 @@
+# Developer shortcuts; the real logic lives in scripts/.
+.PHONY: test run lint clean
+
+test:
+	bash scripts/test.sh
+
+run:
+	bash scripts/run.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+clean:
+	rm -rf .venv instance .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

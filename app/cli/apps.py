@@ -1,0 +1,79 @@
+"""`flask apps create|rotate-key|list|set-rate-limit`."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from app import catalog
+from app.cli import emit, fail, find_app, json_option
+from app.extensions import db
+from app.models import App
+
+
+@click.group()
+def apps() -> None:
+    """Manage apps and their ingest keys."""
+
+
+@apps.command("create")
+@click.argument("name")
+@click.option("--rate-limit", default=None, help="Override INGEST_RATE_LIMIT, e.g. 100/second.")
+@json_option
+@with_appcontext
+def create(name: str, rate_limit: str | None, as_json: bool) -> None:
+    """Create an app and print its id and ingest key (shown only once)."""
+    try:
+        app, key = catalog.create_app(name, rate_limit)
+    except catalog.CatalogError as exc:
+        fail(str(exc), as_json)
+    emit(
+        {"id": str(app.id), "name": app.name, "ingest_key": key},
+        as_json,
+        f"Created app {app.name}\n  id:         {app.id}\n  ingest key: {key}\n"
+        "Keep the key now: it is stored hashed and cannot be shown again.",
+    )
+
+
+@apps.command("rotate-key")
+@click.argument("app_ref", metavar="APP")
+@json_option
+@with_appcontext
+def rotate_key(app_ref: str, as_json: bool) -> None:
+    """Revoke APP's ingest keys and print a new one."""
+    app = find_app(app_ref, as_json)
+    key = catalog.rotate_key(app)
+    emit(
+        {"id": str(app.id), "name": app.name, "ingest_key": key},
+        as_json,
+        f"New ingest key for {app.name}: {key}\nOld keys stop working within a second.",
+    )
+
+
+@apps.command("set-rate-limit")
+@click.argument("app_ref", metavar="APP")
+@click.argument("rate_limit", metavar="LIMIT")
+@json_option
+@with_appcontext
+def set_rate_limit(app_ref: str, rate_limit: str, as_json: bool) -> None:
+    """Override APP's ingest rate limit (LIMIT like 100/second, or 'default')."""
+    app = find_app(app_ref, as_json)
+    value = None if rate_limit == "default" else rate_limit
+    try:
+        catalog.set_rate_limit(app, value)
+    except catalog.CatalogError as exc:
+        fail(str(exc), as_json)
+    emit({"id": str(app.id), "rate_limit": value}, as_json, f"{app.name}: rate limit {rate_limit}")
+
+
+@apps.command("list")
+@json_option
+@with_appcontext
+def list_apps(as_json: bool) -> None:
+    """List apps."""
+    rows = [
+        {"id": str(a.id), "name": a.name, "rate_limit": a.rate_limit, "created_at": a.created_at}
+        for a in db.session.scalars(select(App).order_by(App.name))
+    ]
+    emit({"apps": rows}, as_json, "\n".join(f"{r['id']}  {r['name']}" for r in rows) or "No apps.")

@@ -1,0 +1,85 @@
+"""Settings read from the environment, with defaults that run standalone."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
+
+
+def instance_path() -> Path:
+    """Return the folder that holds standalone state (SQLite, broker files, mail)."""
+    return Path(os.environ.get("INSTANCE_PATH", DEFAULT_INSTANCE_PATH)).resolve()
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URL forms users paste and return one SQLAlchemy understands."""
+    if url.startswith("postgres://"):
+        return "postgresql+psycopg2://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg2://" + url[len("postgresql://") :]
+    return url
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    """Every setting, read once when the app is built. Documented in the README."""
+
+    def __init__(self) -> None:
+        instance = instance_path()
+        self.INSTANCE_PATH = str(instance)
+        self.SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-change-me")
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
+            os.environ.get("DATABASE_URL", f"sqlite:///{instance / 'lvd.sqlite3'}")
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
+        self.REDIS_URL = os.environ.get("REDIS_URL") or None
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.INGEST_RATE_LIMIT = os.environ.get("INGEST_RATE_LIMIT", "5000/second")
+        self.MAX_EVENT_BYTES = _env_int("MAX_EVENT_BYTES", 32 * 1024)
+        self.MAX_REQUEST_BYTES = _env_int("MAX_REQUEST_BYTES", 1024 * 1024)
+        self.MAX_CONTENT_LENGTH = self.MAX_REQUEST_BYTES
+        self.MAX_NESTING_DEPTH = _env_int("MAX_NESTING_DEPTH", 32)
+        self.MAX_BATCH_EVENTS = _env_int("MAX_BATCH_EVENTS", 500)
+        self.MAX_ERRORS_PER_EVENT = _env_int("MAX_ERRORS_PER_EVENT", 50)
+        self.REGISTRY_REFRESH_SECONDS = _env_float("REGISTRY_REFRESH_SECONDS", 1.0)
+        self.RETRY_AFTER_SECONDS = _env_int("RETRY_AFTER_SECONDS", 5)
+        self.WORKER_STALE_SECONDS = _env_int("WORKER_STALE_SECONDS", 30)
+        self.HEALTH_TIMEOUT_SECONDS = _env_float("HEALTH_TIMEOUT_SECONDS", 2.0)
+        self.MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
+        self.MAIL_PORT = _env_int("MAIL_PORT", 25)
+        self.MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
+        self.MAIL_USE_SSL = _env_bool("MAIL_USE_SSL", False)
+        self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+        self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+        self.MAIL_DEFAULT_SENDER = os.environ.get(
+            "MAIL_DEFAULT_SENDER", "Live Validation Dashboard <no-reply@localhost>"
+        )
+        self.JSON_SORT_KEYS = False
+
+
+def engine_options(database_url: str) -> dict:
+    """Return engine options that keep a dead database from hanging a request."""
+    if database_url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "connect_args": {"connect_timeout": 3},
+    }

@@ -1,0 +1,181 @@
+"""Turn accepted events into storage records and hand them to the `default` queue.
+
+A record is a JSON-safe dict: it crosses the broker as is and `storage.store_events`
+writes it. If the broker cannot take it, the record is stored synchronously (the
+degraded path); if that fails too, the caller answers 503. Nothing is answered 202
+unless it is in the broker or in the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from celery import Celery
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.registry import AppEntry
+from app.storage import store_events
+from app.validation import validate
+
+log = logging.getLogger(__name__)
+
+MAX_EVENT_NAME = 200
+MAX_EVENT_ID = 128
+# One quick reconnect, then the degraded path: never keep a client waiting on a dead broker.
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1}
+BROKER_ERRORS = (BrokerError, RedisError, OSError)
+
+
+class StorageUnavailable(RuntimeError):
+    """Neither the broker nor the database could keep the events."""
+
+
+class DegradedCounter:
+    """Counts events this process stored synchronously because the broker was down."""
+
+    count = 0
+
+
+def build_record(entry: AppEntry, event: Any, received_at: datetime, max_errors: int = 50) -> dict:
+    """Validate one event and return the record that storage will write."""
+    errors: list[dict] = []
+    event_name = ""
+    client_event_id = None
+    client_ts = None
+    schema_version = None
+    if not isinstance(event, dict):
+        errors.append(_error("", "type", "an event must be a JSON object"))
+    else:
+        event_name = _event_name(event, errors)
+        client_event_id = _client_event_id(event, errors)
+        client_ts = _client_timestamp(event, errors)
+    planned = entry.plan.get(event_name) if event_name else None
+    if planned is not None:
+        schema_version = planned.version
+        errors.extend(validate(planned.validator, event, max_errors))
+    if errors:
+        status = "invalid"
+    elif planned is None:
+        status = "unplanned"
+    else:
+        status = "valid"
+    return {
+        "id": str(uuid.uuid4()),
+        "app_id": entry.id,
+        "client_event_id": client_event_id,
+        "event_name": event_name,
+        "payload": event,
+        "payload_hash": payload_hash(event),
+        "status": status,
+        "errors": errors[:max_errors],
+        "schema_version": schema_version,
+        "client_ts": client_ts,
+        "received_at": received_at.isoformat(),
+    }
+
+
+def verdict(record: dict) -> dict:
+    """The part of a record a client sees in the 202 answer."""
+    return {
+        "event_id": record["id"],
+        "event_name": record["event_name"] or None,
+        "status": record["status"],
+        "errors": record["errors"],
+    }
+
+
+def payload_hash(event: Any) -> str:
+    return hashlib.sha256(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def keep(celery_app: Celery, records: list[dict], single: bool) -> str | None:
+    """Publish the records; return the task id, or None when they were stored directly."""
+    task_id = records[0]["id"] if single else str(uuid.uuid4())
+    task_name, args = (
+        ("process_event_async", (records[0],)) if single else ("process_event_batch", (records,))
+    )
+    try:
+        celery_app.send_task(
+            task_name, args=args, task_id=task_id, retry=True, retry_policy=PUBLISH_RETRY_POLICY
+        )
+        return task_id
+    except BROKER_ERRORS:
+        log.warning("broker unavailable; storing %d event(s) synchronously", len(records))
+    try:
+        store_events(records)
+    except SQLAlchemyError as exc:
+        log.error("broker and database both unavailable; refusing %d event(s)", len(records))
+        raise StorageUnavailable("events could not be kept") from exc
+    DegradedCounter.count += len(records)
+    return None
+
+
+def _error(path: str, keyword: str, message: str) -> dict:
+    return {"path": path, "keyword": keyword, "message": message}
+
+
+def _event_name(event: dict, errors: list[dict]) -> str:
+    name = event.get("eventName")
+    if name is None:
+        errors.append(_error("/eventName", "required", "'eventName' is a required property"))
+        return ""
+    if not isinstance(name, str) or not name:
+        errors.append(_error("/eventName", "type", "'eventName' must be a non-empty string"))
+        return ""
+    if len(name) > MAX_EVENT_NAME:
+        errors.append(
+            _error("/eventName", "maxLength", f"'eventName' is longer than {MAX_EVENT_NAME}")
+        )
+        return name[:MAX_EVENT_NAME]
+    return name
+
+
+def _client_event_id(event: dict, errors: list[dict]) -> str | None:
+    value = event.get("eventId")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        errors.append(_error("/eventId", "type", "'eventId' must be a string or an integer"))
+        return None
+    value = str(value)
+    if not value or len(value) > MAX_EVENT_ID:
+        errors.append(
+            _error("/eventId", "maxLength", f"'eventId' must have 1 to {MAX_EVENT_ID} characters")
+        )
+        return None
+    return value
+
+
+def _client_timestamp(event: dict, errors: list[dict]) -> str | None:
+    value = event.get("timestamp")
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, int | float):
+            seconds = value / 1000 if value > 1e11 else value  # epoch milliseconds or seconds
+            moment = datetime.fromtimestamp(seconds, UTC)
+        elif isinstance(value, str):
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+        else:
+            raise ValueError
+    except (ValueError, OverflowError, OSError):
+        errors.append(
+            _error(
+                "/timestamp",
+                "format",
+                "'timestamp' must be an ISO 8601 date-time or epoch seconds/milliseconds",
+            )
+        )
+        return None
+    return moment.astimezone(UTC).isoformat()

@@ -1,0 +1,67 @@
+"""Stored events and the per-minute counters that always equal them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Uuid,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.types import JSONDocument, utcnow
+
+STATUSES = ("valid", "invalid", "unplanned")
+
+
+class Event(db.Model):
+    __tablename__ = "events"
+    __table_args__ = (
+        CheckConstraint("status IN ('valid', 'invalid', 'unplanned')", name="ck_events_status"),
+        # A client retry carrying the same eventId for the same app is stored once.
+        Index(
+            "uq_events_app_client_event_id",
+            "app_id",
+            "client_event_id",
+            unique=True,
+            postgresql_where=text("client_event_id IS NOT NULL"),
+            sqlite_where=text("client_event_id IS NOT NULL"),
+        ),
+        Index("ix_events_app_received_at", "app_id", "received_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    client_event_id: Mapped[str | None] = mapped_column(String(128))
+    app_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("apps.id", ondelete="CASCADE"))
+    event_name: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[object] = mapped_column(JSONDocument)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(10))
+    errors: Mapped[list] = mapped_column(JSONDocument)
+    schema_version: Mapped[int | None] = mapped_column(Integer)
+    client_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EventCount(db.Model):
+    """Stored events per app, minute, event name and status, updated in the insert's transaction."""
+
+    __tablename__ = "event_counts"
+
+    app_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True
+    )
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    event_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,85 @@
+"""Decode request bodies safely: gzip within a budget, strict JSON, bounded nesting."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+
+
+class PayloadError(Exception):
+    """A body that cannot be accepted; `status` and `code` form the JSON error answer."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def decode_body(raw: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    """Return the body, inflating gzip without ever producing more than `max_bytes`."""
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding == "identity":
+        body = raw
+    elif encoding in {"gzip", "x-gzip"}:
+        body = _gunzip(raw, max_bytes)
+    else:
+        raise PayloadError(
+            415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported"
+        )
+    if len(body) > max_bytes:
+        raise PayloadError(413, "too_large", f"the request body exceeds {max_bytes} bytes")
+    return body
+
+
+def _gunzip(raw: bytes, max_bytes: int) -> bytes:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        body = inflater.decompress(raw, max_bytes + 1)
+    except zlib.error:
+        raise PayloadError(400, "invalid_gzip", "the body is not valid gzip") from None
+    if len(body) > max_bytes or inflater.unconsumed_tail:
+        raise PayloadError(413, "too_large", f"the decompressed body exceeds {max_bytes} bytes")
+    return body
+
+
+def parse_json(body: bytes, max_depth: int) -> Any:
+    """Parse strict JSON and refuse documents nested deeper than `max_depth`."""
+    if b"\\u0000" in body:
+        raise PayloadError(
+            400, "unsupported_character", "strings must not contain the NUL character (\\u0000)"
+        )
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc).lower() or "recursion" in str(exc).lower():
+            raise _too_deep(max_depth) from None
+        raise PayloadError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    if nesting_depth(document, max_depth) > max_depth:
+        raise _too_deep(max_depth)
+    return document
+
+
+def _too_deep(max_depth: int) -> PayloadError:
+    return PayloadError(400, "too_deep", f"JSON nesting deeper than {max_depth} levels")
+
+
+def nesting_depth(document: Any, limit: int) -> int:
+    """Return the depth of containers in `document`, stopping once it passes `limit`."""
+    deepest = 0
+    stack = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest

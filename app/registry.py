@@ -1,0 +1,108 @@
+"""A per-process cache of apps, key digests and compiled validators.
+
+The hot path reads only this cache. At most once per REGISTRY_REFRESH_SECONDS it reads
+one integer (the registry generation) and reloads when it changed, so every gunicorn
+worker sees a new schema or key within about a second, without a query per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from jsonschema import Draft202012Validator
+from limits import RateLimitItem, parse
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.catalog import latest_schemas
+from app.extensions import db
+from app.keys import key_matches
+from app.models import App, IngestKey, RegistryState
+from app.validation import compile_validator
+
+log = logging.getLogger(__name__)
+
+
+class RegistryUnavailable(RuntimeError):
+    """Nothing has been loaded yet and the database cannot be reached."""
+
+
+@dataclass(frozen=True)
+class PlannedEvent:
+    version: int
+    validator: Draft202012Validator
+
+
+@dataclass
+class AppEntry:
+    id: str
+    name: str
+    key_digests: frozenset[str]
+    rate_limit: RateLimitItem | None
+    plan: dict[str, PlannedEvent] = field(default_factory=dict)
+
+    def accepts_key(self, key: str) -> bool:
+        return key_matches(key, self.key_digests)
+
+
+class Registry:
+    def __init__(self, refresh_seconds: float) -> None:
+        self.refresh_seconds = refresh_seconds
+        self._apps: dict[str, AppEntry] | None = None
+        self._generation: int | None = None
+        self._checked_at = float("-inf")
+        self._validators: dict[int, Draft202012Validator] = {}
+        self._lock = threading.Lock()
+
+    def app(self, app_id: str) -> AppEntry | None:
+        """Return the cached app, refreshing the cache first when it is due."""
+        if time.monotonic() - self._checked_at >= self.refresh_seconds:
+            self.refresh()
+        if self._apps is None:
+            raise RegistryUnavailable("the app registry could not be loaded")
+        return self._apps.get(app_id)
+
+    def refresh(self, force: bool = False) -> None:
+        """Reload when the generation moved; keep serving the old cache if the DB is down."""
+        with self._lock:
+            self._checked_at = time.monotonic()
+            try:
+                generation = RegistryState.current()
+                if force or generation != self._generation or self._apps is None:
+                    self._apps = self._load()
+                    self._generation = generation
+            except SQLAlchemyError:
+                db.session.rollback()
+                log.warning("registry refresh failed; serving the cached copy", exc_info=True)
+
+    def _load(self) -> dict[str, AppEntry]:
+        apps = {
+            str(app.id): AppEntry(
+                id=str(app.id),
+                name=app.name,
+                key_digests=frozenset(),
+                rate_limit=parse(app.rate_limit) if app.rate_limit else None,
+            )
+            for app in db.session.scalars(select(App))
+        }
+        active_keys = select(IngestKey.app_id, IngestKey.key_hash).where(
+            IngestKey.revoked_at.is_(None)
+        )
+        digests: dict[str, set[str]] = {}
+        for app_id, digest in db.session.execute(active_keys):
+            digests.setdefault(str(app_id), set()).add(digest)
+        for app_id, entry in apps.items():
+            entry.key_digests = frozenset(digests.get(app_id, ()))
+        validators = {}
+        for schema in latest_schemas():
+            validator = self._validators.get(schema.id) or compile_validator(schema.schema)
+            validators[schema.id] = validator
+            entry = apps.get(str(schema.app_id))
+            if entry is not None:
+                entry.plan[schema.event_name] = PlannedEvent(schema.version, validator)
+        self._validators = validators
+        db.session.rollback()  # end the read transaction; the request holds no connection
+        return apps

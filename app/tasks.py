@@ -1,0 +1,80 @@
+"""Celery tasks: thin wrappers that unpack JSON arguments and own retries."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import uuid
+
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import deadletter
+from app.aggregation import summarize
+from app.extensions import db
+from app.mailer import TRANSIENT_SMTP_ERRORS, build_message, deliver
+from app.models import App
+from app.storage import store_events
+from celery_config import STORAGE_MAX_RETRIES, STORAGE_RETRY_BACKOFF
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="process_event_async", bind=True, max_retries=STORAGE_MAX_RETRIES)
+def process_event_async(self: Task, record: dict) -> dict:
+    """Store one validated event."""
+    return _store_or_retry(self, [record])
+
+
+@shared_task(name="process_event_batch", bind=True, max_retries=STORAGE_MAX_RETRIES)
+def process_event_batch(self: Task, records: list[dict]) -> dict:
+    """Store a batch of validated events in one transaction."""
+    return _store_or_retry(self, records)
+
+
+def _store_or_retry(task: Task, records: list[dict]) -> dict:
+    try:
+        stored = store_events(records)
+    except (SQLAlchemyError, SoftTimeLimitExceeded) as exc:
+        if task.request.retries >= task.max_retries:
+            deadletter.park(task.app, records, task.name, exc)
+            return {"received": len(records), "stored": 0, "dead_lettered": len(records)}
+        countdown = STORAGE_RETRY_BACKOFF * 2**task.request.retries
+        log.warning("storage failed (%s); retry in %.1fs", exc, countdown)
+        raise task.retry(exc=exc, countdown=countdown) from exc
+    return {"received": len(records), "stored": stored, "duplicates": len(records) - stored}
+
+
+@shared_task(name="send_email_async", bind=True, max_retries=3)
+def send_email_async(
+    self: Task, email: str, subject: str, html_body: str, text_body: str | None = None
+) -> dict:
+    """Send one email; retry connection failures, give up on permanent refusals."""
+    config = current_app.config
+    message = build_message(config["MAIL_DEFAULT_SENDER"], email, subject, html_body, text_body)
+    try:
+        where = deliver(message, config)
+    except TRANSIENT_SMTP_ERRORS as exc:
+        raise self.retry(exc=exc, countdown=2 * 2**self.request.retries) from exc
+    except smtplib.SMTPException as exc:
+        log.error("mail to %s refused permanently: %s", email, exc)
+        return {"sent": False, "error": str(exc)}
+    return {"sent": True, "to": email, "via": where}
+
+
+@shared_task(name="batch_process_events")
+def batch_process_events(app_id: str, hours: float = 24) -> dict:
+    """Summarize an app's stored events over the last `hours`."""
+    return summarize(uuid.UUID(app_id), hours)
+
+
+@shared_task(name="aggregate_all_apps")
+def aggregate_all_apps(hours: float = 24) -> int:
+    """Queue a summary for every app (run hourly by beat)."""
+    app_ids = list(db.session.scalars(select(App.id)))
+    for app_id in app_ids:
+        batch_process_events.delay(str(app_id), hours)
+    return len(app_ids)
