@@ -22,6 +22,7 @@ def celery_init_app(app: Flask) -> Celery:
 
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(celery_config)
+    celery_app.conf.update(app.config.get("CELERY", {}))  # per-app overrides (tests, tools)
     celery_app.set_default()
     celery_app.steps["worker"].add(_HeartbeatInContext(app))
     app.extensions["celery"] = celery_app
