@@ -7,6 +7,7 @@ transport, prints how to send a first event, and stops them all on SIGTERM or Ct
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -179,10 +180,8 @@ class Children:
                 proc.send_signal(signal.SIGTERM)  # the child stops its own workers warmly
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
         for proc in self.procs.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGKILL)  # stragglers: pool processes, if any
             proc.wait()
@@ -191,18 +190,14 @@ class Children:
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _die_with_parent() -> None:
     """Ask Linux to SIGTERM the child if the launcher itself is killed (no-op elsewhere)."""
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def _prefix_output(name: str, proc: subprocess.Popen) -> None:
