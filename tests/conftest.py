@@ -1,0 +1,114 @@
+"""Shared fixtures: a fresh PostgreSQL database, Redis databases, the app and real workers.
+
+The environment is set before the app is imported because `celery_config` reads it once.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+
+import psycopg2
+import pytest
+import redis
+from sqlalchemy.engine import make_url
+
+TEST_DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/lvd_test"
+)
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
+BROKER_DB, RESULTS_DB, LIMITS_DB = 10, 11, 12
+
+os.environ.update(
+    DATABASE_URL=TEST_DATABASE_URL,
+    CELERY_BROKER_URL=f"{TEST_REDIS_URL}/{BROKER_DB}",
+    CELERY_RESULT_BACKEND=f"{TEST_REDIS_URL}/{RESULTS_DB}",
+    REDIS_URL=f"{TEST_REDIS_URL}/{LIMITS_DB}",
+    INSTANCE_PATH=tempfile.mkdtemp(prefix="lvd-test-instance-"),
+    STORAGE_RETRY_BACKOFF="0.2",
+    REGISTRY_REFRESH_SECONDS="0",
+    LOG_LEVEL="WARNING",
+)
+
+from tests.support import WorkerPool  # noqa: E402
+
+
+def _recreate_database(url: str) -> None:
+    target = make_url(url)
+    admin = psycopg2.connect(
+        host=target.host,
+        port=target.port or 5432,
+        user=target.username,
+        password=target.password,
+        dbname="postgres",
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (target.database,),
+        )
+        cursor.execute(f'DROP DATABASE IF EXISTS "{target.database}"')
+        cursor.execute(f'CREATE DATABASE "{target.database}"')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def app():
+    """The app on a freshly migrated test database and emptied Redis databases."""
+    _recreate_database(TEST_DATABASE_URL)
+    for db_number in (BROKER_DB, RESULTS_DB, LIMITS_DB):
+        redis.Redis.from_url(f"{TEST_REDIS_URL}/{db_number}").flushdb()
+
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.config import PROJECT_ROOT
+
+    flask_app = create_app({"TESTING": True})
+    with flask_app.app_context():
+        upgrade(directory=str(PROJECT_ROOT / "migrations"))
+    return flask_app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_tracked_app(app):
+    """Create an app (unique name) with optional schemas; return {"id", "key", "name"}."""
+
+    from app import catalog
+    from app.models import App
+
+    def make(schemas: dict | None = None, rate_limit: str | None = None) -> dict:
+        with app.app_context():
+            created, key = catalog.create_app(f"test-{uuid.uuid4().hex[:10]}", rate_limit)
+            for event_name, schema in (schemas or {}).items():
+                catalog.set_schema(App.lookup(str(created.id)), event_name, schema)
+            return {"id": str(created.id), "key": key, "name": created.name}
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def default_worker(app):
+    """A real `default` pool (2 processes) consuming the test broker for the whole session."""
+    pool = WorkerPool("default", concurrency=2)
+    pool.start()
+    yield pool
+    pool.stop()
+
+
+USER_LOGIN_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "eventName": {"const": "user_login"},
+        "userId": {"type": "integer"},
+        "method": {"enum": ["password", "google"]},
+    },
+    "required": ["eventName", "userId"],
+}
