@@ -1,0 +1,168 @@
+"""`python run.py` from a fresh copy: serves a 202, stores the event, survives a short load
+run with zero failures, and stops cleanly on SIGTERM sent to the launcher alone."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from tests.support import PROJECT_ROOT, free_port, process_tree, wait_for
+
+SERVER_SETTINGS = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "REDIS_URL",
+    "INSTANCE_PATH",
+    "REGISTRY_REFRESH_SECONDS",
+    "STORAGE_RETRY_BACKOFF",
+    "LOG_LEVEL",
+)
+IGNORED = shutil.ignore_patterns(
+    ".venv", ".git", "instance", "__pycache__", ".pytest_cache", ".ruff_cache", ".bench"
+)
+
+
+class Launcher:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if k not in SERVER_SETTINGS}
+        self.env = {**env, "PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "run.py"],
+            cwd=root,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def demo(self) -> dict:
+        return json.loads((self.root / "instance" / "demo-app.json").read_text())
+
+    def stored_event(self, event_id: str):
+        with sqlite3.connect(self.root / "instance" / "lvd.sqlite3") as conn:
+            return conn.execute(
+                "SELECT status, event_name FROM events WHERE replace(id, '-', '') = ?",
+                (event_id.replace("-", ""),),
+            ).fetchone()
+
+
+@pytest.fixture(scope="module")
+def launcher(tmp_path_factory):
+    root = tmp_path_factory.mktemp("standalone") / "lvd"
+    shutil.copytree(PROJECT_ROOT, root, ignore=IGNORED)
+    running = Launcher(root)
+    try:
+        wait_for(
+            lambda: "Ingest key:" in running.output() or running.proc.poll() is not None,
+            timeout=120,
+        )
+        assert running.proc.poll() is None, running.output()
+        yield running
+    finally:
+        if running.proc.poll() is None:
+            for process in process_tree(running.proc.pid)[::-1]:
+                process.kill()
+
+
+def test_prints_url_key_and_a_ready_curl(launcher):
+    output = launcher.output()
+    demo = launcher.demo()
+    assert launcher.url in output
+    assert demo["app_id"] in output and demo["ingest_key"] in output
+    assert f"curl -i -X POST {launcher.url}/api/logs/{demo['app_id']}" in output
+
+
+def test_serves_202_and_stores_the_event(launcher):
+    demo = launcher.demo()
+    response = requests.post(
+        f"{launcher.url}/api/logs/{demo['app_id']}",
+        json={"eventName": "user_login", "userId": 123},
+        headers={"X-API-Key": demo["ingest_key"]},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["status"] == "valid"
+    row = wait_for(lambda: launcher.stored_event(body["event_id"]), timeout=60)
+    assert row == ("valid", "user_login")
+
+
+def test_short_headless_load_run_has_zero_failures(launcher, tmp_path):
+    prefix = tmp_path / "load"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            "test_load.py",
+            "--headless",
+            "-u",
+            "5",
+            "-r",
+            "5",
+            "-t",
+            "5s",
+            "--host",
+            launcher.url,
+            "--csv",
+            str(prefix),
+            "--only-summary",
+        ],
+        cwd=launcher.root,
+        env=launcher.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    with open(f"{prefix}_stats.csv") as stats:
+        total = next(row for row in csv.DictReader(stats) if row["Name"] == "Aggregated")
+    assert int(total["Request Count"]) > 0
+    assert int(total["Failure Count"]) == 0
+
+
+def test_stops_cleanly_on_sigterm_to_the_launcher_alone(launcher):
+    started = process_tree(launcher.proc.pid)
+    assert len(started) >= 6, "web, three pools and beat should be running"
+    os.kill(launcher.proc.pid, signal.SIGTERM)
+    assert launcher.proc.wait(timeout=60) == 0, launcher.output()[-3000:]
+
+    def gone(process: psutil.Process) -> bool:
+        try:
+            return process.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_for(lambda: all(gone(p) for p in started), timeout=15)
+    leftovers = [
+        p.info
+        for p in psutil.process_iter(["pid", "cwd", "cmdline"])
+        if p.info["cwd"] and p.info["cwd"].startswith(str(launcher.root))
+    ]
+    assert leftovers == []
