@@ -46,9 +46,11 @@ def create_app(config: dict | None = None) -> Flask:
 
     from app.api import bp as api_bp
     from app.health import bp as health_bp
+    from app.pages import bp as pages_bp
 
     app.register_blueprint(api_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(pages_bp)
 
     from app.cli import register_commands
 

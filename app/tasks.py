@@ -7,7 +7,7 @@ import smtplib
 import uuid
 
 from celery import Task, shared_task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -40,7 +40,11 @@ def _store_or_retry(task: Task, records: list[dict]) -> dict:
         stored = store_events(records)
     except (SQLAlchemyError, SoftTimeLimitExceeded) as exc:
         if task.request.retries >= task.max_retries:
-            deadletter.park(task.app, records, task.name, exc)
+            try:
+                deadletter.park(task.app, records, task.name, exc)
+            except Exception as park_error:
+                # Could not park them either: hand the message back rather than ack it.
+                raise Reject(park_error, requeue=True) from exc
             return {"received": len(records), "stored": 0, "dead_lettered": len(records)}
         countdown = STORAGE_RETRY_BACKOFF * 2**task.request.retries
         log.warning("storage failed (%s); retry in %.1fs", exc, countdown)
