@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 from typing import Any
 
 import orjson
+
+# A real \u0000 escape: "u0000" after an odd run of backslashes (an even run is literal text).
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class PayloadError(Exception):
@@ -35,19 +39,30 @@ def decode_body(raw: bytes, content_encoding: str | None, max_bytes: int) -> byt
 
 
 def _gunzip(raw: bytes, max_bytes: int) -> bytes:
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        body = inflater.decompress(raw, max_bytes + 1)
-    except zlib.error:
-        raise PayloadError(400, "invalid_gzip", "the body is not valid gzip") from None
-    if len(body) > max_bytes or inflater.unconsumed_tail:
-        raise PayloadError(413, "too_large", f"the decompressed body exceeds {max_bytes} bytes")
-    return body
+    """Inflate every gzip member in turn, never producing more than `max_bytes` + 1."""
+    parts: list[bytes] = []
+    produced = 0
+    remaining = raw
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            part = inflater.decompress(remaining, max_bytes + 1 - produced)
+        except zlib.error:
+            raise PayloadError(400, "invalid_gzip", "the body is not valid gzip") from None
+        produced += len(part)
+        parts.append(part)
+        if produced > max_bytes or inflater.unconsumed_tail:
+            raise PayloadError(413, "too_large", f"the decompressed body exceeds {max_bytes} bytes")
+        if not inflater.eof:
+            raise PayloadError(400, "invalid_gzip", "the gzip body is truncated")
+        remaining = inflater.unused_data
+        if not remaining.strip(b"\x00"):  # trailing zero padding is tolerated, like gzip(1)
+            return b"".join(parts)
 
 
 def parse_json(body: bytes, max_depth: int) -> Any:
     """Parse strict JSON and refuse documents nested deeper than `max_depth`."""
-    if b"\\u0000" in body:
+    if b"\\u0000" in body and _ESCAPED_NUL.search(body):
         raise PayloadError(
             400, "unsupported_character", "strings must not contain the NUL character (\\u0000)"
         )

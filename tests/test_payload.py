@@ -195,3 +195,14 @@ def test_nesting_depth_stops_just_past_the_limit():
     for _ in range(10_000):
         document = [document]
     assert nesting_depth(document, 32) == 33
+
+
+def test_multi_member_gzip_is_inflated_whole():
+    body = gzip.compress(b'{"eventName": ') + gzip.compress(b'"x"}')
+    assert decode_body(body, "gzip", 1024) == b'{"eventName": "x"}'
+
+
+def test_garbage_after_the_gzip_stream_is_refused():
+    with pytest.raises(PayloadError) as caught:
+        decode_body(gzip.compress(b"{}") + b"trailing junk", "gzip", 1024)
+    assert (caught.value.status, caught.value.code) == (400, "invalid_gzip")

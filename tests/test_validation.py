@@ -160,7 +160,11 @@ def test_required_errors_point_at_each_missing_property_once(required, instance,
 def test_required_errors_inside_array_items_point_into_the_item():
     errors = validate(compile_validator(ORDER_SCHEMA), {"items": [{"sku": "a"}, {"price": 1}]})
     assert errors == [
-        {"path": "/items/0/price", "keyword": "required", "message": "'price' is a required property"},
+        {
+            "path": "/items/0/price",
+            "keyword": "required",
+            "message": "'price' is a required property",
+        },
         {"path": "/items/1/sku", "keyword": "required", "message": "'sku' is a required property"},
     ]
 
