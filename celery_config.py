@@ -83,8 +83,25 @@ def _transport_options(url: str) -> dict:
     return {}
 
 
+def publish_only(url: str) -> str:
+    """Select app.result_backend's Redis backend for redis:// result URLs."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return "app.result_backend:PublishOnlyRedisBackend+" + url
+    return url
+
+
+result_backend = publish_only(result_backend)
 broker_transport_options = _transport_options(broker_url)
-result_backend_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
+result_backend_transport_options = {
+    "visibility_timeout": VISIBILITY_TIMEOUT,
+    # A dead result store answers within about a second instead of retrying for 20 s.
+    "retry_policy": {
+        "max_retries": 2,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.5,
+    },
+}
 if result_backend.startswith("file://"):
     (_instance / "celery-results").mkdir(parents=True, exist_ok=True)
 broker_connection_timeout = 2

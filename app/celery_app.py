@@ -20,9 +20,12 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+    overrides = _overrides(app.config.get("CELERY", {}))
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(celery_config)
-    celery_app.conf.update(app.config.get("CELERY", {}))  # per-app overrides (tests, tools)
+    celery_app.conf.update(overrides)
+    # Set as backend_cls because Celery prefers the raw CELERY_RESULT_BACKEND to settings.
+    celery_app.backend_cls = overrides.get("result_backend") or celery_config.result_backend
     celery_app.set_default()
     celery_app.steps["worker"].add(_HeartbeatInContext(app))
     app.extensions["celery"] = celery_app
@@ -36,6 +39,18 @@ def celery_init_app(app: Flask) -> Celery:
     from app import tasks  # noqa: F401  (registers the tasks)
 
     return celery_app
+
+
+def _overrides(settings: dict) -> dict:
+    """Per-app Celery settings (tools, tests) that must beat the CELERY_* environment,
+    which Celery otherwise prefers for the broker and result URLs."""
+    settings = dict(settings)
+    if "broker_url" in settings:
+        settings.setdefault("broker_read_url", settings["broker_url"])
+        settings.setdefault("broker_write_url", settings["broker_url"])
+    if "result_backend" in settings:
+        settings["result_backend"] = celery_config.publish_only(settings["result_backend"])
+    return settings
 
 
 def _HeartbeatInContext(app: Flask) -> type:

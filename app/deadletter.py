@@ -66,5 +66,7 @@ def parked_count(celery_app: Celery) -> int:
         queue = connection.SimpleQueue(DEAD_LETTER_QUEUE)
         try:
             return queue.qsize()
+        except connection.channel_errors:  # Redis deletes an empty list: nothing parked
+            return 0
         finally:
             queue.close()

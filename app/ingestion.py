@@ -108,6 +108,8 @@ def keep(celery_app: Celery, records: list[dict], single: bool) -> str | None:
         return task_id
     except BROKER_ERRORS:
         log.warning("broker unavailable; storing %d event(s) synchronously", len(records))
+    except Exception:  # whatever failed, the event must still be kept or refused
+        log.exception("publishing failed; storing %d event(s) synchronously", len(records))
     try:
         store_events(records)
     except SQLAlchemyError as exc:

@@ -143,6 +143,7 @@ class TcpProxy:
 
     def cut(self) -> None:
         self.open = False
+        self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
         self.listener.close()
         for sock in self.sockets:
             try:
