@@ -1,0 +1,16 @@
+"""Production defaults for `gunicorn run:app` (read automatically from the working folder).
+
+Command-line flags and GUNICORN_CMD_ARGS override these; WEB_CONCURRENCY sets workers.
+"""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) * 2))
+# Recycle workers now and then, at staggered times, so slow leaks never accumulate.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 10000))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", 1000))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 30))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
+keepalive = 5
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
