@@ -142,6 +142,8 @@ class TcpProxy:
                     sock.close()
 
     def cut(self) -> None:
+        if not self.open:
+            return
         self.open = False
         self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
         self.listener.close()

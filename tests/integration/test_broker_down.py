@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import uuid
 
 import pytest
@@ -24,21 +23,6 @@ from app.api.ingest import QUEUED, STORED_DIRECTLY
 from app.extensions import db
 from tests.conftest import USER_LOGIN_SCHEMA
 from tests.support import PrivateRedis, TcpProxy, free_port
-
-
-class CuttableProxy(TcpProxy):
-    """TcpProxy whose cut() really refuses the next connection.
-
-    tests/support.py's cut() only close()s the listening socket; on Linux that does not
-    wake the thread blocked in accept(), so the socket keeps listening and the next client
-    is still forwarded to the server once. Shutting the listener down first wakes it.
-    """
-
-    def cut(self) -> None:
-        self.open = False
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)
-        super().cut()
 
 
 def stored(flask_app, app_id: str) -> dict[str, str]:
@@ -54,8 +38,17 @@ def stored(flask_app, app_id: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def other_app(session_app, config: dict):
-    """An app with its own settings; afterwards its connections go and the default returns."""
+    """An app with its own settings; afterwards its connections go and the default returns.
+
+    Its "CELERY" URLs must win over CELERY_BROKER_URL / CELERY_RESULT_BACKEND, which the
+    test session sets. (`conf.broker_url` / `conf.result_backend` always echo those
+    variables; the URLs the app really uses are the read/write URLs and the backend's.)
+    """
     built = create_app(config)
+    celery_app = built.extensions["celery"]
+    assert celery_app.conf.broker_write_url == config["CELERY"]["broker_url"]
+    assert celery_app.conf.broker_read_url == config["CELERY"]["broker_url"]
+    assert celery_app.backend.url == config["CELERY"]["result_backend"]
     try:
         yield built
     finally:
@@ -85,7 +78,9 @@ def test_broker_down_events_are_stored_directly(app, make_tracked_app, private_r
         client = degraded_app.test_client()
 
         answer = client.post(
-            single_url, json={"eventName": "user_login", "userId": 1, "eventId": "q"}, headers=headers
+            single_url,
+            json={"eventName": "user_login", "userId": 1, "eventId": "q"},
+            headers=headers,
         )
         assert answer.status_code == 202
         body = answer.get_json()
@@ -95,7 +90,9 @@ def test_broker_down_events_are_stored_directly(app, make_tracked_app, private_r
         private_redis.stop()
 
         answer = client.post(
-            single_url, json={"eventName": "user_login", "userId": 2, "eventId": "s1"}, headers=headers
+            single_url,
+            json={"eventName": "user_login", "userId": 2, "eventId": "s1"},
+            headers=headers,
         )
         assert answer.status_code == 202, answer.get_json()
         body = answer.get_json()
@@ -138,14 +135,18 @@ def test_broker_and_database_down_answers_503(app, make_tracked_app):
     tracked = make_tracked_app()
     headers = {"X-API-Key": tracked["key"]}
     url = f"/api/logs/{tracked['id']}"
-    proxy = CuttableProxy(5432)
-    database_url = make_url(os.environ["DATABASE_URL"]).set(
+    database_url = make_url(os.environ["DATABASE_URL"])
+    proxy = TcpProxy(database_url.port or 5432, database_url.host or "127.0.0.1")
+    database_url = database_url.set(
         drivername="postgresql+psycopg2", host="127.0.0.1", port=proxy.port
     )
     dead_broker = f"redis://127.0.0.1:{free_port()}"
     config = {
         "SQLALCHEMY_DATABASE_URI": database_url.render_as_string(hide_password=False),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "connect_args": {"connect_timeout": 3}},
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_pre_ping": True,
+            "connect_args": {"connect_timeout": 3},
+        },
         "REGISTRY_REFRESH_SECONDS": 3600,
         "CELERY": {"broker_url": f"{dead_broker}/0", "result_backend": f"{dead_broker}/1"},
     }
@@ -175,4 +176,5 @@ def test_broker_and_database_down_answers_503(app, make_tracked_app):
 
         assert stored(app, tracked["id"]) == {"up": "unplanned"}
     finally:
-        proxy.cut()
+        if proxy.open:  # not cut yet: the test stopped early
+            proxy.cut()
