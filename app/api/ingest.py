@@ -75,10 +75,16 @@ def ingest_batch(app_id: str) -> Response:
             "accepted": len(records),
             "rejected": len(items) - len(records),
             "task_id": task_id,
-            "message": QUEUED if task_id or not records else STORED_DIRECTLY,
+            "message": _batch_message(task_id, records),
             "results": results,
         },
     )
+
+
+def _batch_message(task_id: str | None, records: list[dict]) -> str:
+    if not records:
+        return "No event accepted"
+    return QUEUED if task_id else STORED_DIRECTLY
 
 
 def _authenticate(app_id: str) -> AppEntry:
