@@ -15,8 +15,8 @@ from app.payload import decode_body, nesting_depth, parse_json
 from app.registry import AppEntry, RegistryUnavailable
 
 QUEUED = "Event queued for processing"
-BATCH_PARSE_DEPTH = 1000  # orjson refuses deeper documents anyway
 STORED_DIRECTLY = "Event stored (queue unavailable, written directly)"
+BATCH_PARSE_DEPTH = 1000  # orjson refuses deeper documents anyway
 
 
 @bp.post("/logs/<app_id>")
