@@ -39,6 +39,34 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextlib.contextmanager
+def app_with(session_app, config: dict):
+    """Build an app with its own settings; afterwards close its connections and make the
+    session app's Celery the default again.
+
+    Its "CELERY" URLs must win over CELERY_BROKER_URL / CELERY_RESULT_BACKEND, which the
+    test session sets (`conf.broker_url` always echoes those variables; the URLs the app
+    really uses are the read/write URLs and the backend's).
+    """
+    from app import create_app
+    from app.extensions import db
+
+    built = create_app(config)
+    celery_app = built.extensions["celery"]
+    overrides = config.get("CELERY", {})
+    if "broker_url" in overrides:
+        assert celery_app.conf.broker_write_url == overrides["broker_url"]
+        assert celery_app.conf.broker_read_url == overrides["broker_url"]
+    if "result_backend" in overrides:
+        assert celery_app.backend.url == overrides["result_backend"]
+    try:
+        yield built
+    finally:
+        with built.app_context():
+            db.engine.dispose()
+        session_app.extensions["celery"].set_default()
+
+
 class WorkerPool:
     """A real `celery worker` subprocess for one queue, in its own process group."""
 

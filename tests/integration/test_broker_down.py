@@ -9,7 +9,6 @@ for an event it could not keep, nothing is written, and /health answers 503 prom
 
 from __future__ import annotations
 
-import contextlib
 import os
 import uuid
 
@@ -18,11 +17,10 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from app import create_app
 from app.api.ingest import QUEUED, STORED_DIRECTLY
 from app.extensions import db
 from tests.conftest import USER_LOGIN_SCHEMA
-from tests.support import PrivateRedis, TcpProxy, free_port
+from tests.support import PrivateRedis, TcpProxy, app_with, free_port
 
 
 def stored(flask_app, app_id: str) -> dict[str, str]:
@@ -34,27 +32,6 @@ def stored(flask_app, app_id: str) -> dict[str, str]:
         ).all()
         db.session.rollback()
     return dict(rows)
-
-
-@contextlib.contextmanager
-def other_app(session_app, config: dict):
-    """An app with its own settings; afterwards its connections go and the default returns.
-
-    Its "CELERY" URLs must win over CELERY_BROKER_URL / CELERY_RESULT_BACKEND, which the
-    test session sets. (`conf.broker_url` / `conf.result_backend` always echo those
-    variables; the URLs the app really uses are the read/write URLs and the backend's.)
-    """
-    built = create_app(config)
-    celery_app = built.extensions["celery"]
-    assert celery_app.conf.broker_write_url == config["CELERY"]["broker_url"]
-    assert celery_app.conf.broker_read_url == config["CELERY"]["broker_url"]
-    assert celery_app.backend.url == config["CELERY"]["result_backend"]
-    try:
-        yield built
-    finally:
-        with built.app_context():
-            db.engine.dispose()
-        session_app.extensions["celery"].set_default()
 
 
 @pytest.fixture
@@ -74,7 +51,7 @@ def test_broker_down_events_are_stored_directly(app, make_tracked_app, private_r
             "result_backend": private_redis.url.replace("/0", "/1"),
         }
     }
-    with other_app(app, config) as degraded_app:
+    with app_with(app, config) as degraded_app:
         client = degraded_app.test_client()
 
         answer = client.post(
@@ -151,7 +128,7 @@ def test_broker_and_database_down_answers_503(app, make_tracked_app):
         "CELERY": {"broker_url": f"{dead_broker}/0", "result_backend": f"{dead_broker}/1"},
     }
     try:
-        with other_app(app, config) as cut_off_app:
+        with app_with(app, config) as cut_off_app:
             client = cut_off_app.test_client()
             # Loads the registry once (through the proxy) and takes the degraded path.
             answer = client.post(url, json={"eventName": "first", "eventId": "up"}, headers=headers)

@@ -18,11 +18,10 @@ import redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from app import create_app
 from app.deadletter import parked_count
 from app.extensions import db
 from tests.conftest import TEST_REDIS_URL, USER_LOGIN_SCHEMA
-from tests.support import WorkerPool, free_port, wait_for
+from tests.support import WorkerPool, app_with, free_port, wait_for
 
 BROKER_URL = f"{TEST_REDIS_URL}/15"  # results share the db: their keys never clash with queues
 BATCH_SIZE = 40
@@ -34,15 +33,10 @@ TOTAL = BATCH_SIZE + SINGLES
 def dl_app(app):
     """An app publishing to broker db 15, which the session's worker does not consume."""
     redis.Redis.from_url(BROKER_URL).flushdb()
-    built = create_app({"CELERY": {"broker_url": BROKER_URL, "result_backend": BROKER_URL}})
-    celery_app = built.extensions["celery"]
-    # The overrides win over the session's CELERY_BROKER_URL / CELERY_RESULT_BACKEND.
-    assert celery_app.conf.broker_write_url == celery_app.conf.broker_read_url == BROKER_URL
-    assert celery_app.backend.url == BROKER_URL
-    yield built
-    with built.app_context():
-        db.engine.dispose()
-    app.extensions["celery"].set_default()
+    with app_with(
+        app, {"CELERY": {"broker_url": BROKER_URL, "result_backend": BROKER_URL}}
+    ) as built:
+        yield built
 
 
 def make_event(i: int) -> dict:

@@ -20,10 +20,9 @@ import pytest
 import redis
 from sqlalchemy import text
 
-from app import create_app
 from app.extensions import db
 from tests.conftest import TEST_REDIS_URL, USER_LOGIN_SCHEMA
-from tests.support import WorkerPool, wait_for
+from tests.support import WorkerPool, app_with, wait_for
 
 BROKER_URL = f"{TEST_REDIS_URL}/13"
 RESULTS_URL = f"{TEST_REDIS_URL}/14"
@@ -42,15 +41,10 @@ def crash_app(app):
     """An app publishing to broker db 13, which the session's worker does not consume."""
     for url in (BROKER_URL, RESULTS_URL):
         redis.Redis.from_url(url).flushdb()
-    built = create_app({"CELERY": {"broker_url": BROKER_URL, "result_backend": RESULTS_URL}})
-    celery_app = built.extensions["celery"]
-    # The overrides win over the session's CELERY_BROKER_URL / CELERY_RESULT_BACKEND.
-    assert celery_app.conf.broker_write_url == celery_app.conf.broker_read_url == BROKER_URL
-    assert celery_app.backend.url == RESULTS_URL
-    yield built
-    with built.app_context():
-        db.engine.dispose()
-    app.extensions["celery"].set_default()
+    with app_with(
+        app, {"CELERY": {"broker_url": BROKER_URL, "result_backend": RESULTS_URL}}
+    ) as built:
+        yield built
 
 
 def make_event(i: int) -> dict:
