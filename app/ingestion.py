@@ -126,7 +126,7 @@ def _error(path: str, keyword: str, message: str) -> dict:
 def _event_name(event: dict, errors: list[dict]) -> str:
     name = event.get("eventName")
     if name is None:
-        errors.append(_error("/eventName", "required", "'eventName' is a required property"))
+        errors.append(_error("/eventName", "required", '"eventName" is a required property'))
         return ""
     if not isinstance(name, str) or not name:
         errors.append(_error("/eventName", "type", "'eventName' must be a non-empty string"))

@@ -12,7 +12,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from jsonschema import Draft202012Validator
 from limits import RateLimitItem, parse
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,7 +20,7 @@ from app.catalog import latest_schemas
 from app.extensions import db
 from app.keys import key_matches
 from app.models import App, IngestKey, RegistryState
-from app.validation import compile_validator
+from app.validation import EventValidator, compile_validator
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ class RegistryUnavailable(RuntimeError):
 @dataclass(frozen=True)
 class PlannedEvent:
     version: int
-    validator: Draft202012Validator
+    validator: EventValidator
 
 
 @dataclass
@@ -54,7 +53,7 @@ class Registry:
         self._apps: dict[str, AppEntry] | None = None
         self._generation: int | None = None
         self._checked_at = float("-inf")
-        self._validators: dict[int, Draft202012Validator] = {}
+        self._validators: dict[int, EventValidator] = {}
         self._lock = threading.Lock()
 
     def app(self, app_id: str) -> AppEntry | None:

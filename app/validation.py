@@ -1,14 +1,24 @@
-"""Validate events against JSON Schema draft 2020-12. No Flask, no database."""
+"""Validate events against JSON Schema draft 2020-12. No Flask, no database.
+
+Schemas are checked against the meta-schema with the `jsonschema` package (its messages
+are the clearest), and events are validated with `jsonschema-rs`, a compiled validator
+that answers a valid event in a few microseconds and an invalid one, with every error,
+in a few tens. Both follow the same specification; `tests/test_validation_equivalence.py`
+checks that they agree on verdicts and error locations.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
 
-_FORMAT_CHECKER = FormatChecker()
+# jsonschema-rs names a few error kinds differently from the keyword that failed.
+_KEYWORD_NAMES = {"falseSchema": "false"}
 
 
 class InvalidSchema(ValueError):
@@ -16,7 +26,7 @@ class InvalidSchema(ValueError):
 
 
 def check_schema(schema: Any) -> None:
-    """Raise InvalidSchema, with the reason, unless `schema` is a valid 2020-12 schema."""
+    """Raise InvalidSchema, with the reason, unless `schema` is a usable 2020-12 schema."""
     if not isinstance(schema, dict | bool):
         raise InvalidSchema("a schema must be a JSON object (or a boolean)")
     try:
@@ -24,16 +34,46 @@ def check_schema(schema: Any) -> None:
     except SchemaError as exc:
         where = json_pointer(exc.absolute_path) or "/"
         raise InvalidSchema(f"{exc.message} (at {where})") from None
+    try:
+        compile_validator(schema)
+    except (ValueError, jsonschema_rs.ValidationError) as exc:
+        # Valid per the meta-schema but unusable: an unresolvable $ref, a regex that
+        # ECMA-262 does not accept, and the like.
+        reason = str(exc).split("\n", 1)[0]
+        raise InvalidSchema(f"the schema cannot be compiled: {reason}") from None
 
 
-def compile_validator(schema: dict | bool) -> Draft202012Validator:
-    """Build a reusable validator; compile once per schema version, not per event."""
-    return Draft202012Validator(_false_as_not(schema), format_checker=_FORMAT_CHECKER)
+class EventValidator:
+    """A compiled schema: jsonschema-rs for speed, the reference package for one corner.
+
+    jsonschema-rs drops empty-string property names from error paths (`{"": 1}` reports
+    `""` instead of `"/"`), so errors in events holding such a key are listed by the
+    reference implementation, which is slower but exact.
+    """
+
+    __slots__ = ("schema", "fast", "_reference")
+
+    def __init__(self, schema: dict | bool) -> None:
+        self.schema = schema
+        self.fast = jsonschema_rs.Draft202012Validator(schema, validate_formats=True, offline=True)
+        self._reference: Draft202012Validator | None = None
+
+    def is_valid(self, instance: Any) -> bool:
+        return self.fast.is_valid(instance)
+
+    def reference(self) -> Draft202012Validator:
+        if self._reference is None:
+            self._reference = reference_validator(self.schema)
+        return self._reference
+
+
+def reference_validator(schema: dict | bool) -> Draft202012Validator:
+    """The `jsonschema` package's validator, with paths kept for `false` subschemas."""
+    return Draft202012Validator(_false_as_not(schema), format_checker=FormatChecker())
 
 
 # Keywords whose value is a subschema, a list of them, or a map of them.
 _SUBSCHEMA = {
-    "additionalItems",
     "contains",
     "if",
     "then",
@@ -41,16 +81,14 @@ _SUBSCHEMA = {
     "items",
     "not",
     "propertyNames",
-    "unevaluatedItems",
-    "unevaluatedProperties",
 }
 _SUBSCHEMA_LIST = {"allOf", "anyOf", "oneOf", "prefixItems"}
 _SUBSCHEMA_MAP = {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
 
 
 def _false_as_not(schema: object, root: bool = True) -> object:
-    """Rewrite nested `false` subschemas as `{"not": {}}`, same verdict, but errors keep
-    the instance path (jsonschema drops it for a bare `false`)."""
+    """Rewrite nested `false` subschemas as `{"not": {}}`: same verdict, but `jsonschema`
+    then keeps the instance path in the error (it drops it for a bare `false`)."""
     if schema is False and not root:
         return {"not": {}}
     if not isinstance(schema, dict):
@@ -66,32 +104,76 @@ def _false_as_not(schema: object, root: bool = True) -> object:
     return rewritten
 
 
-def validate(validator: Draft202012Validator, instance: Any, max_errors: int = 50) -> list[dict]:
+def compile_validator(schema: dict | bool) -> EventValidator:
+    """Build a reusable validator; compile once per schema version, not per event.
+
+    Formats are asserted (an `"format": "email"` field must hold an address), and `$ref`
+    never fetches anything over the network.
+    """
+    return EventValidator(schema)
+
+
+def validate(validator: EventValidator, instance: Any, max_errors: int = 50) -> list[dict]:
     """Return every error as {"path", "keyword", "message"}, path a JSON Pointer."""
+    if validator.is_valid(instance):
+        return []
     errors: list[dict] = []
-    for error in validator.iter_errors(instance):
-        errors.extend(_describe(error))
-        if len(errors) >= max_errors:
-            break
+    if _has_empty_key(instance):
+        reference_errors = validator.reference().iter_errors(instance)
+        kept = (error for error in reference_errors if not float_rounding_only(error))
+        errors = _first(map(_describe_reference, kept), max_errors)
+    if not errors:  # the usual case, and a guarantee that an invalid event lists an error
+        errors = _first(map(_describe, validator.fast.iter_errors(instance)), max_errors)
     errors.sort(key=lambda e: (e["path"], e["keyword"]))
-    return errors[:max_errors]
+    return errors
 
 
-def _describe(error: ValidationError) -> list[dict]:
+def _first(errors: Iterable[dict], limit: int) -> list[dict]:
+    collected = []
+    for error in errors:
+        collected.append(error)
+        if len(collected) >= limit:
+            break
+    return collected
+
+
+def _describe(error: jsonschema_rs.ValidationError) -> dict:
+    path = json_pointer(error.instance_path)
+    kind = error.kind
+    if kind.name == "required":
+        # Point at the missing property itself, not at the object that lacks it.
+        path = f"{path}/{_escape(str(kind.property))}"
+    keyword = _KEYWORD_NAMES.get(kind.name, kind.name)
+    return {"path": path, "keyword": keyword, "message": error.message}
+
+
+def _describe_reference(error: ValidationError) -> dict:
     path = json_pointer(error.absolute_path)
-    if error.validator == "required" and isinstance(error.instance, dict):
-        # jsonschema reports one error per missing property; point at that property.
+    keyword = "false" if error.validator in (None, "not") and error.validator_value == {} else None
+    keyword = keyword or str(error.validator)
+    if keyword == "required" and isinstance(error.instance, dict):
+        # One error per missing property; the message names it.
         for name in error.validator_value:
             if name not in error.instance and error.message == f"{name!r} is a required property":
-                return [
-                    {
-                        "path": f"{path}/{_escape(name)}",
-                        "keyword": "required",
-                        "message": error.message,
-                    }
-                ]
-    keyword = "false" if error.validator is None else str(error.validator)
-    return [{"path": path, "keyword": keyword, "message": error.message}]
+                path = f"{path}/{_escape(str(name))}"
+                break
+    return {"path": path, "keyword": keyword, "message": error.message}
+
+
+def float_rounding_only(error: ValidationError) -> bool:
+    """True for a `jsonschema` multipleOf error that only binary floating point causes
+    (19.99 "is not a multiple of" 0.01); jsonschema-rs, like a person, accepts it."""
+    if error.validator != "multipleOf" or not isinstance(error.instance, float):
+        return False
+    return Decimal(str(error.instance)) % Decimal(str(error.validator_value)) == 0
+
+
+def _has_empty_key(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "" in value or any(_has_empty_key(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_empty_key(item) for item in value)
+    return False
 
 
 def json_pointer(parts: Iterable[Any]) -> str:

@@ -95,21 +95,21 @@ def test_json_pointer_escapes_per_rfc_6901(parts, pointer):
         ({"eventName": "user_login", "userId": 1, "method": "google"}, []),
         (
             {"eventName": "user_login", "userId": "123"},
-            [("/userId", "type", "'123' is not of type 'integer'")],
+            [("/userId", "type", '"123" is not of type "integer"')],
         ),
         (
             {"eventName": "user_login", "userId": 1, "method": "sms"},
-            [("/method", "enum", "'sms' is not one of ['password', 'google']")],
+            [("/method", "enum", '"sms" is not one of "password" or "google"')],
         ),
         (
             {"eventName": "user_login"},
-            [("/userId", "required", "'userId' is a required property")],
+            [("/userId", "required", '"userId" is a required property')],
         ),
         (
             {"eventName": "signup", "userId": 1},
-            [("/eventName", "const", "'user_login' was expected")],
+            [("/eventName", "const", '"user_login" was expected')],
         ),
-        ([1], [("", "type", "[1] is not of type 'object'")]),
+        ([1], [("", "type", '[1] is not of type "object"')]),
     ],
 )
 def test_validate_reports_path_keyword_and_message(instance, expected):
@@ -163,9 +163,9 @@ def test_required_errors_inside_array_items_point_into_the_item():
         {
             "path": "/items/0/price",
             "keyword": "required",
-            "message": "'price' is a required property",
+            "message": '"price" is a required property',
         },
-        {"path": "/items/1/sku", "keyword": "required", "message": "'sku' is a required property"},
+        {"path": "/items/1/sku", "keyword": "required", "message": '"sku" is a required property'},
     ]
 
 

@@ -112,20 +112,20 @@ def wait_for_success(client, task_id: str) -> dict:
             {"eventName": "user_login", "userId": "abc"},
             "invalid",
             "user_login",
-            [("/userId", "type", "'abc' is not of type 'integer'")],
+            [("/userId", "type", '"abc" is not of type "integer"')],
         ),
         (
             {"eventName": "user_login"},
             "invalid",
             "user_login",
-            [("/userId", "required", "'userId' is a required property")],
+            [("/userId", "required", '"userId" is a required property')],
         ),
         ({"eventName": "screen_view", "screen": "home"}, "unplanned", "screen_view", []),
         (
             {"userId": 1},
             "invalid",
             None,
-            [("/eventName", "required", "'eventName' is a required property")],
+            [("/eventName", "required", '"eventName" is a required property')],
         ),
         (
             {"eventName": 5},
@@ -182,7 +182,7 @@ def test_202_body_has_every_field(client, tracked):
     assert body["event_name"] == "user_login"
     assert body["status"] == "invalid"
     assert body["errors"] == [
-        {"path": "/userId", "keyword": "type", "message": "'abc' is not of type 'integer'"}
+        {"path": "/userId", "keyword": "type", "message": '"abc" is not of type "integer"'}
     ]
     assert is_uuid(body["event_id"])
     assert is_uuid(body["task_id"])
@@ -368,7 +368,7 @@ def test_accepted_events_are_stored_with_their_verdict(app, client, tracked, def
         assert row["schema_version"] == expected_version
     assert rows[answers[0]["event_id"]]["payload"] == singles[0]
     assert rows[answers[1]["event_id"]]["errors"] == [
-        {"path": "/userId", "keyword": "type", "message": "'abc' is not of type 'integer'"}
+        {"path": "/userId", "keyword": "type", "message": '"abc" is not of type "integer"'}
     ]
 
 
