@@ -6,7 +6,10 @@ Command-line flags and GUNICORN_CMD_ARGS override these; WEB_CONCURRENCY sets wo
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) * 2))
+workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+# Threads let concurrent requests of one process share a broker message (app/publisher.py).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GUNICORN_THREADS", 8))
 # Recycle workers now and then, at staggered times, so slow leaks never accumulate.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 10000))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", 1000))

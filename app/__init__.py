@@ -36,13 +36,17 @@ def create_app(config: dict | None = None) -> Flask:
 
     from app.api.ratelimit import IngestRateLimiter
     from app.celery_app import celery_init_app
+    from app.publisher import GroupPublisher
+    from app.redis_publisher import task_sender
     from app.registry import Registry
 
     app.extensions["registry"] = Registry(app.config["REGISTRY_REFRESH_SECONDS"])
     app.extensions["ingest_rate_limiter"] = IngestRateLimiter(
         app.config["RATELIMIT_STORAGE_URI"], app.config["INGEST_RATE_LIMIT"]
     )
-    celery_init_app(app)
+    app.extensions["publisher"] = GroupPublisher(app.config["PUBLISH_GROUP_MAX_EVENTS"])
+    celery_app = celery_init_app(app)
+    app.extensions["task_sender"] = task_sender(celery_app)
 
     from app.api import bp as api_bp
     from app.health import bp as health_bp

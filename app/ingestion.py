@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from celery import Celery
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.redis_publisher import Send
 from app.registry import AppEntry
 from app.storage import store_events
 from app.validation import validate
@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 
 MAX_EVENT_NAME = 200
 MAX_EVENT_ID = 128
-# One quick reconnect, then the degraded path: never keep a client waiting on a dead broker.
-PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1}
 BROKER_ERRORS = (BrokerError, RedisError, OSError)
 
 
@@ -95,16 +93,14 @@ def payload_hash(event: Any) -> str:
     return hashlib.sha256(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def keep(celery_app: Celery, records: list[dict], single: bool) -> str | None:
-    """Publish the records; return the task id, or None when they were stored directly."""
+def keep(send: Send, records: list[dict], single: bool) -> str | None:
+    """Publish the records as one task; return its id, or None when they were stored directly."""
     task_id = records[0]["id"] if single else str(uuid.uuid4())
     task_name, args = (
         ("process_event_async", (records[0],)) if single else ("process_event_batch", (records,))
     )
     try:
-        celery_app.send_task(
-            task_name, args=args, task_id=task_id, retry=True, retry_policy=PUBLISH_RETRY_POLICY
-        )
+        send(task_name, args, task_id, f"<{len(records)} record(s)>")
         return task_id
     except BROKER_ERRORS:
         log.warning("broker unavailable; storing %d event(s) synchronously", len(records))

@@ -60,6 +60,9 @@ class Registry:
         """Return the cached app, refreshing the cache first when it is due."""
         if time.monotonic() - self._checked_at >= self.refresh_seconds:
             self.refresh()
+        elif self._apps is None:
+            with self._lock:  # another thread may be loading right now: wait for it
+                pass
         if self._apps is None:
             raise RegistryUnavailable("the app registry could not be loaded")
         return self._apps.get(app_id)
@@ -67,6 +70,9 @@ class Registry:
     def refresh(self, force: bool = False) -> None:
         """Reload when the generation moved; keep serving the old cache if the DB is down."""
         with self._lock:
+            fresh = time.monotonic() - self._checked_at < self.refresh_seconds
+            if fresh and self._apps is not None and not force:
+                return  # another thread refreshed while this one waited for the lock
             self._checked_at = time.monotonic()
             try:
                 generation = RegistryState.current()

@@ -140,8 +140,11 @@ def _refusal(code: str, message: str) -> dict:
 
 
 def _keep(records: list[dict], single: bool) -> str | None:
+    send = current_app.extensions["task_sender"]
     try:
-        return keep(current_app.extensions["celery"], records, single)
+        return current_app.extensions["publisher"].keep(
+            records, single, lambda group, one: keep(send, group, one)
+        )
     except StorageUnavailable:
         raise ApiError(
             503,

@@ -1,0 +1,95 @@
+"""Group commit for publishing: concurrent requests in one web process share a message.
+
+A request hands its records over and waits. If nobody is publishing, it becomes the
+leader: it takes everything waiting (its own records and those of requests that arrived
+meanwhile), publishes them as one task, and wakes their owners. Requests that arrive
+while a message is in flight wait for the next leader. Under load many events travel in
+one message, so both the web process and the storage workers handle fewer messages;
+alone, a request publishes its own records at once, with no added delay.
+
+Every request is answered only after its records are in the broker, or (degraded) in
+the database, exactly as when each request publishes for itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+Publish = Callable[[list[dict], bool], "str | None"]
+
+
+class _Submission:
+    __slots__ = ("records", "single", "done", "task_id", "error")
+
+    def __init__(self, records: list[dict], single: bool) -> None:
+        self.records = records
+        self.single = single
+        self.done = False
+        self.task_id: str | None = None
+        self.error: BaseException | None = None
+
+
+class GroupPublisher:
+    """Publishes the records of concurrent requests together, one message per flush."""
+
+    def __init__(self, max_records: int) -> None:
+        self.max_records = max_records
+        self._pending: list[_Submission] = []
+        self._flushing = False
+        self._changed = threading.Condition()
+
+    def keep(self, records: list[dict], single: bool, publish: Publish) -> str | None:
+        """Return the task id the records travel in (None: stored directly); raise on failure.
+
+        `publish(records, single)` sends one message; it runs in the leader's thread.
+        """
+        mine = _Submission(records, single)
+        with self._changed:
+            self._pending.append(mine)
+        while True:
+            with self._changed:
+                while not mine.done and self._flushing:
+                    self._changed.wait()
+                if mine.done:
+                    return _outcome(mine)
+                self._flushing = True
+                group = self._take_group()
+            try:
+                self._flush(group, publish)
+            finally:
+                with self._changed:
+                    self._flushing = False
+                    self._changed.notify_all()
+
+    def _take_group(self) -> list[_Submission]:
+        """Take waiting submissions, oldest first, up to max_records (at least one)."""
+        group, total = [], 0
+        while self._pending:
+            size = len(self._pending[0].records)
+            if group and total + size > self.max_records:
+                break
+            group.append(self._pending.pop(0))
+            total += size
+        return group
+
+    @staticmethod
+    def _flush(group: list[_Submission], publish: Publish) -> None:
+        records = [record for submission in group for record in submission.records]
+        single = len(group) == 1 and group[0].single
+        try:
+            task_id = publish(records, single)
+        except BaseException as exc:
+            for submission in group:
+                submission.error = exc
+                submission.done = True
+            return
+        for submission in group:
+            submission.task_id = task_id
+            submission.done = True
+
+
+def _outcome(submission: _Submission) -> str | None:
+    if submission.error is not None:
+        raise submission.error
+    return submission.task_id
