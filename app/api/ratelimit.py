@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from limits import RateLimitItem, parse
-from limits.storage import storage_from_string
+from limits.storage import RedisStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from app.api.errors import ApiError
@@ -64,9 +64,9 @@ class IngestRateLimiter:
         block = block_size(limit)
         try:
             if block > 1 and self.limiter.hit(limit, "ingest", entry.id, cost=block):
-                reset_at, _remaining = self.limiter.get_window_stats(limit, "ingest", entry.id)
+                window_end = self._window_end(limit, entry.id)
                 with self._lock:
-                    self._leases[lease_key] = _Lease(block - 1, reset_at)
+                    self._leases[lease_key] = _Lease(block - 1, window_end)
                 return None
             # Not a whole block left (or a small limit): count this request alone.
             if self.limiter.hit(limit, "ingest", entry.id):
@@ -77,6 +77,21 @@ class IngestRateLimiter:
             log.warning("rate-limit storage unavailable; not limiting for now", exc_info=True)
             return None
         return max(1, int(reset_at - time.time() + 0.999))
+
+    def _window_end(self, limit: RateLimitItem, app_id: str) -> float:
+        """When the current window ends, to the millisecond where the store can tell.
+
+        `get_window_stats` rounds down to whole seconds, which would end every lease of
+        a per-second limit at once.
+        """
+        storage = self.limiter.storage
+        if isinstance(storage, RedisStorage):
+            key = storage.prefixed_key(limit.key_for("ingest", app_id))
+            milliseconds = storage.get_connection(True).pttl(key)
+            if milliseconds > 0:
+                return time.time() + milliseconds / 1000
+        reset_at, _remaining = self.limiter.get_window_stats(limit, "ingest", app_id)
+        return reset_at
 
     def _take_from_lease(self, lease_key: tuple[str, str]) -> bool:
         with self._lock:

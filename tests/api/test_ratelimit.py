@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -62,3 +63,20 @@ def test_blocks_are_counted_in_redis_before_they_are_used():
     store = redis.Redis.from_url(STORAGE)
     (key,) = store.keys(f"*{entry.id}*")
     assert int(store.get(key)) == block_size(entry.rate_limit) == 50
+
+
+def test_a_block_lasts_the_whole_window_of_a_per_second_limit():
+    """Windows end to the millisecond: one reservation serves a whole block, even for
+    a one-second window."""
+    entry = _entry("5000/second")
+    limiter = IngestRateLimiter(STORAGE, "10/second")
+    store = redis.Redis.from_url(STORAGE)
+    assert limiter.hit(entry) is None
+    (key,) = store.keys(f"*{entry.id}*")
+    while store.pttl(key) < 300:  # start in a fresh window with time to spare
+        time.sleep(0.05)
+        assert limiter.hit(entry) is None
+    counted = int(store.get(key))
+    for _ in range(10):
+        assert limiter.hit(entry) is None
+    assert int(store.get(key)) - counted <= block_size(entry.rate_limit)

@@ -1,0 +1,94 @@
+"""store_events on PostgreSQL: odd values survive COPY, duplicates add nothing, counters match."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Event, EventCount
+from app.storage import store_events
+
+
+def _record(app_id: str, **fields) -> dict:
+    record = {
+        "id": str(uuid.uuid4()),
+        "app_id": app_id,
+        "client_event_id": None,
+        "event_name": "user_login",
+        "payload": {"eventName": "user_login"},
+        "payload_hash": "0" * 64,
+        "status": "valid",
+        "errors": [],
+        "schema_version": None,
+        "client_ts": None,
+        "received_at": datetime(2026, 11, 21, 12, 30, 15, tzinfo=UTC).isoformat(),
+    }
+    record.update(fields)
+    return record
+
+
+AWKWARD = [
+    {"event_name": ""},
+    {"client_event_id": 'id,with "quotes"\nand a newline'},
+    {"payload": {"text": 'a "quoted", comma\\backslash\ttab\nnewline', "emoji": "🚀"}},
+    {"payload": {"nested": [{"deep": [None, True, 1.5e10, -0.0, 0.1]}]}},
+    {"payload": "\\N"},
+    {"errors": [{"path": "/a~1b", "keyword": "type", "message": '"x" is not of type "integer"'}]},
+    {"schema_version": 7, "status": "invalid"},
+    {"client_ts": "2026-11-20T23:59:59.999999+00:00", "status": "unplanned"},
+]
+
+
+@pytest.mark.parametrize("fields", AWKWARD)
+def test_awkward_values_are_stored_exactly(app, make_tracked_app, fields):
+    target = make_tracked_app()
+    record = _record(target["id"], **fields)
+    with app.app_context():
+        assert store_events([record]) == 1
+        stored = db.session.get(Event, uuid.UUID(record["id"]))
+        assert stored.event_name == record["event_name"]
+        assert stored.client_event_id == record["client_event_id"]
+        assert stored.payload == record["payload"]
+        assert stored.errors == record["errors"]
+        assert stored.schema_version == record["schema_version"]
+        assert stored.status == record["status"]
+        expected_ts = record["client_ts"] and datetime.fromisoformat(record["client_ts"])
+        assert stored.client_ts == (expected_ts or None)
+
+
+def test_redelivery_and_client_retries_add_nothing_and_counters_match(app, make_tracked_app):
+    target = make_tracked_app()
+    first = [_record(target["id"], client_event_id=f"c-{n}") for n in range(300)]
+    retried = [_record(target["id"], client_event_id=f"c-{n}") for n in range(250, 350)]
+    within_batch_twice = [_record(target["id"], client_event_id="twice") for _ in range(2)]
+    with app.app_context():
+        assert store_events(first) == 300
+        assert store_events(first) == 0  # the same message delivered again
+        assert store_events(retried) == 50  # c-300 .. c-349 are new
+        assert store_events(within_batch_twice) == 1
+        app_id = uuid.UUID(target["id"])
+        rows = db.session.scalar(select(func.count()).where(Event.app_id == app_id))
+        counted = db.session.scalar(
+            select(func.sum(EventCount.count)).where(EventCount.app_id == app_id)
+        )
+        minutes = db.session.scalars(
+            select(EventCount.minute).where(EventCount.app_id == app_id)
+        ).all()
+    assert rows == counted == 351
+    assert minutes == [datetime(2026, 11, 21, 12, 30, tzinfo=UTC)]
+
+
+def test_a_failed_batch_leaves_nothing_behind_and_the_next_one_works(app, make_tracked_app):
+    target = make_tracked_app()
+    broken = [_record(target["id"]), _record(str(uuid.uuid4()))]  # unknown app: FK violation
+    good = _record(target["id"])
+    with app.app_context():
+        with pytest.raises(Exception, match="foreign key"):
+            store_events(broken)
+        assert store_events([good]) == 1
+        app_id = uuid.UUID(target["id"])
+        assert db.session.scalar(select(func.count()).where(Event.app_id == app_id)) == 1
