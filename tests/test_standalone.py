@@ -127,7 +127,7 @@ def test_short_headless_load_run_has_zero_failures(launcher, tmp_path):
             "-r",
             "5",
             "-t",
-            "5s",
+            "15s",  # includes creating an app and schema through the CLI
             "--host",
             launcher.url,
             "--csv",
@@ -143,7 +143,7 @@ def test_short_headless_load_run_has_zero_failures(launcher, tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     with open(f"{prefix}_stats.csv") as stats:
         total = next(row for row in csv.DictReader(stats) if row["Name"] == "Aggregated")
-    assert int(total["Request Count"]) > 0
+    assert int(total["Request Count"]) > 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert int(total["Failure Count"]) == 0
 
 
