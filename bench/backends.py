@@ -92,10 +92,10 @@ class Broker:
         return int(self.broker.hlen("unacked"))
 
     def purge(self, queues: list[str]) -> int:
-        """Delete the queued and unacknowledged messages, keeping kombu's bindings.
+        """Delete the queued and unacknowledged messages of `queues` and every task result.
 
-        FLUSHDB would also drop the `_kombu.binding.*` sets, and a running web process,
-        which declared its queues once, would then publish into no queue at all.
+        Only these keys: the rest of the broker database (kombu's bindings, the workers'
+        control mailboxes) stays as the running processes left it.
         """
         keys = [q + suffix for q in queues for suffix in PRIORITY_SUFFIXES]
         dropped = sum(self.broker.llen(key) for key in keys)
