@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     title = f"Benchmark {stamp}: {info['cpu_count']} CPUs, load {info['load_average'][0]:.2f}"
     if options.runs > 1:
         title += f", medians of {options.runs} runs"
+    if options.quick:
+        title += " (--quick: a smoke test, not figures to compare with targets)"
     if previous:
         title += f"; ×previous is against {previous.get('started_at')}"
     print(title)
