@@ -7,6 +7,7 @@ import math
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,8 +114,22 @@ class Bench:
     def storage_queue(self) -> str:
         return self.pools.pools[self.pools.storage][0]
 
+    def settled_queue(self, quiet: float = 1.0, timeout: float = 30.0) -> int:
+        """The storage queue's length once it has not changed for `quiet` seconds: gunicorn
+        still publishes the requests it had accepted when wrk stopped."""
+        last, since = self.broker.queued(self.storage_queue), time.monotonic()
+        deadline = since + timeout
+        while time.monotonic() - since < quiet and time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = self.broker.queued(self.storage_queue)
+            if now != last:
+                last, since = now, time.monotonic()
+        return last
+
     def reset_events(self) -> None:
-        """Empty the queues (keeping the broker's bindings) and the events tables."""
+        """Empty the queues (once nothing more arrives) and the events tables."""
+        if self.web is not None and not self.pools.running(self.pools.storage):
+            self.settled_queue()
         dropped = self.broker.purge([queue for queue, _c in self.pools.pools.values()])
         if dropped:
             log(f"purged {dropped} queued message(s)")

@@ -40,8 +40,8 @@ def end_to_end(bench: Bench, mode: str) -> dict:
     """Load for --duration with every pool running; count rows stored during the window."""
     log(f"e2e-{mode}: {bench.options.duration:g}s of {mode} load with the worker pools running")
     load = bench.load(mode)
-    bench.pools.start_all()
     bench.reset_events()
+    bench.pools.start_all()
     with _storage_rss(bench) as rss:
         before = bench.db.stored_events()
         started = time.monotonic()
@@ -87,33 +87,48 @@ def e2e_single(bench: Bench) -> dict:
     return end_to_end(bench, "single")
 
 
-def _settled_queue(bench: Bench, quiet: float = 1.0, timeout: float = 30.0) -> int:
-    """The storage queue's length once requests still in flight have been published."""
-    last, since = bench.broker.queued(bench.storage_queue), time.monotonic()
-    deadline = since + timeout
-    while time.monotonic() - since < quiet and time.monotonic() < deadline:
-        time.sleep(0.2)
-        now = bench.broker.queued(bench.storage_queue)
-        if now != last:
-            last, since = now, time.monotonic()
-    return last
+class _FillWatch:
+    """When to stop filling: the backlog is complete, or the queue stopped growing (the
+    app refuses the batches, or the web server died)."""
+
+    def __init__(self, bench: Bench, batches: int, stall_seconds: float = 30) -> None:
+        self.bench = bench
+        self.batches = batches
+        self.stall_seconds = stall_seconds
+        self.last = -1
+        self.grew_at = time.monotonic()
+        self.stalled = False
+
+    def __call__(self) -> bool:
+        queued = self.bench.broker.queued(self.bench.storage_queue)
+        if queued >= self.batches:
+            return True
+        if queued != self.last:
+            self.last, self.grew_at = queued, time.monotonic()
+        self.stalled = time.monotonic() - self.grew_at > self.stall_seconds
+        return self.stalled or not self.bench.processes.alive("web")
 
 
 def _fill_backlog(bench: Bench) -> tuple[wrk.WrkResult, int]:
     """Post batches until the storage queue holds the backlog; return wrk's result and the
     number of events queued (wrk stops a little late: requests in flight still land)."""
     batches = bench.batches_for(bench.options.backlog)
-    queue = bench.storage_queue
     log(f"  filling a backlog of {batches * BATCH_SIZE:,} events ({batches:,} batches) over HTTP")
+    watch = _FillWatch(bench, batches)
     result = wrk.run(
         bench.load("batch"),
         CONNECTIONS,
         FILL_LIMIT_SECONDS,
         max_requests=batches,
-        stop_when=lambda: bench.broker.queued(queue) >= batches,
+        stop_when=watch,
         log_path=bench.wrk_log(),
     )
-    queued = _settled_queue(bench)
+    if watch.stalled or not bench.processes.alive("web"):
+        raise RuntimeError(
+            f"the backlog stopped growing at {watch.last:,} batches: {result}\n"
+            + bench.processes.output("web")
+        )
+    queued = bench.settled_queue()
     log(f"  backlog: {queued:,} batches queued ({result.errors} error(s))")
     if result.non_202 or result.accepted != result.status_202 * BATCH_SIZE:
         raise RuntimeError(f"some batches were not fully accepted while filling: {result}")

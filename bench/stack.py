@@ -68,17 +68,22 @@ class Processes:
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
     def stop(self, name: str, timeout: float = 30) -> None:
-        """SIGTERM the group (a warm shutdown), then SIGKILL whatever is left."""
+        """SIGTERM the leader (gunicorn's master, celery's main process: both shut down
+        gracefully), then SIGKILL whatever is left of its group."""
         proc = self.running.pop(name, None)
         if proc is None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+            proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=timeout)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+    def alive(self, name: str) -> bool:
+        proc = self.running.get(name)
+        return proc is not None and proc.poll() is None
 
     def stop_all(self) -> None:
         for name in list(self.running):
