@@ -1,11 +1,14 @@
 # Developer shortcuts; the real logic lives in scripts/.
-.PHONY: test run lint clean
+.PHONY: test run bench lint clean
 
 test:
 	bash scripts/test.sh
 
 run:
 	bash scripts/run.sh
+
+bench:
+	bash scripts/bench.sh $(ARGS)
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

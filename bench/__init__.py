@@ -1,0 +1,1 @@
+"""Benchmark harness: `python -m bench` (or `make bench`) measures the stack on this machine."""

@@ -1,0 +1,98 @@
+"""test_load.py against gunicorn and a real `default` pool: a short headless run in which
+every user class sends requests and none fails."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from tests.support import PROJECT_ROOT, free_port, wait_for
+
+REQUEST_NAMES = {
+    "MobileAppUser": "/api/logs/[app_id]",
+    "SdkBatchUser": "/api/logs/[app_id]/batch",
+    "ReaderUser (health)": "/health",
+    "ReaderUser (tasks)": "/api/tasks/[task_id]",
+}
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/health", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture(scope="module")
+def web_url(app, default_worker, tmp_path_factory):
+    """`gunicorn -c gunicorn.conf.py run:app` (2 workers) on the test database and broker."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    env = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2"}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "run:app"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(lambda: proc.poll() is not None or _answers(url), timeout=60)
+        assert proc.poll() is None, log_path.read_text()
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_headless_run_exercises_every_user_class_without_failures(web_url, tmp_path):
+    prefix = tmp_path / "load"
+    env = {k: v for k, v in os.environ.items() if k not in ("LVD_APP_ID", "LVD_INGEST_KEY")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            "test_load.py",
+            "--headless",
+            "-u",
+            "10",
+            "-r",
+            "10",
+            "-t",
+            "6s",
+            "--host",
+            web_url,
+            "--csv",
+            str(prefix),
+            "--only-summary",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, output
+    with open(f"{prefix}_stats.csv") as stats:
+        rows = {row["Name"]: row for row in csv.DictReader(stats)}
+    for user, name in REQUEST_NAMES.items():
+        assert int(rows.get(name, {}).get("Request Count", 0)) > 0, f"{user} sent nothing\n{output}"
+    assert int(rows["Aggregated"]["Failure Count"]) == 0, output
