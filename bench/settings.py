@@ -63,6 +63,7 @@ class Settings:
             "REDIS_URL": self.limits_url,
             "INSTANCE_PATH": str(self.instance_path),
             "INGEST_RATE_LIMIT": RATE_LIMIT,
+            "GUNICORN_ACCESS_LOG": "",  # no access log, for the ceiling and the app alike
             "LOG_LEVEL": "WARNING",
             "CELERY_LOGLEVEL": "WARNING",
             "WORKER_NODE_SUFFIX": f"bench-{os.getpid()}",

@@ -22,7 +22,7 @@ from celery import Celery
 
 from bench.settings import ROOT
 
-GUNICORN_CONF = ROOT / "bench" / "gunicorn_conf.py"
+GUNICORN_CONF = ROOT / "gunicorn.conf.py"
 START_TIMEOUT = 90
 
 

@@ -13,6 +13,7 @@ import sys
 import pytest
 import requests
 
+from bench import workload
 from tests.support import PROJECT_ROOT, free_port, wait_for
 
 REQUEST_NAMES = {
@@ -60,9 +61,14 @@ def web_url(app, default_worker, tmp_path_factory):
         proc.wait()
 
 
-def test_headless_run_exercises_every_user_class_without_failures(web_url, tmp_path):
+def test_headless_run_exercises_every_user_class_without_failures(
+    web_url, make_tracked_app, tmp_path
+):
+    """The app is made beforehand so the whole run is load; the standalone test covers
+    test_load.py creating its own app through the CLI."""
     prefix = tmp_path / "load"
-    env = {k: v for k, v in os.environ.items() if k not in ("LVD_APP_ID", "LVD_INGEST_KEY")}
+    target = make_tracked_app(schemas={workload.EVENT_NAME: workload.SCHEMA})
+    env = {**os.environ, "LVD_APP_ID": target["id"], "LVD_INGEST_KEY": target["key"]}
     result = subprocess.run(
         [
             sys.executable,
