@@ -50,7 +50,7 @@ def register(email: str, password: str) -> User | None:
 
 
 def send_confirmation(user: User) -> None:
-    """Send a fresh confirmation link (earlier ones stop working)."""
+    """Send another confirmation link (any one of them confirms the address, once)."""
     notifications.confirm_again(user.email, tokens.link(tokens.issue(user, "confirm"), "confirm"))
 
 
@@ -61,6 +61,7 @@ def confirm(token: str) -> User | None:
         return None
     user = row.user
     user.confirmed_at = user.confirmed_at or clock.now()
+    tokens.void_all(user.id, purpose="confirm")
     db.session.commit()
     return user
 

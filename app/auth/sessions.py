@@ -6,14 +6,18 @@ request (idle timeout) and refused after SESSION_MAX_HOURS (absolute lifetime).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app, flash, session
 from flask_login import login_user, logout_user
 
-from app.auth import clock, otp
+from app.auth import clock
 from app.extensions import db
 from app.models import User
 
 PENDING = "pending_login"
+# How long the code step stays open after the password step (codes themselves last 10 min).
+PENDING_LIFETIME = timedelta(minutes=30)
 
 
 def begin_pending(user: User, next_url: str | None) -> None:
@@ -33,7 +37,7 @@ def pending_user() -> User | None:
     pending = session.get(PENDING)
     if not isinstance(pending, dict):
         return None
-    if clock.now().timestamp() - pending["started"] > otp.LIFETIME.total_seconds():
+    if clock.now().timestamp() - pending["started"] > PENDING_LIFETIME.total_seconds():
         session.pop(PENDING, None)
         return None
     user = db.session.get(User, pending["user_id"])
@@ -57,9 +61,16 @@ def complete_login(user: User) -> str | None:
 
 
 def end() -> None:
-    """Log out and forget everything in the session."""
+    """Forget everything in this session."""
     logout_user()
     session.clear()
+
+
+def end_everywhere(user: User) -> None:
+    """Log out: end this session and, since a signed cookie could be replayed, every other."""
+    user.session_epoch += 1
+    db.session.commit()
+    end()
 
 
 def load_user(session_id: str) -> User | None:

@@ -33,9 +33,14 @@ def lifetime(purpose: str) -> timedelta:
 
 
 def issue(user: User, purpose: str) -> str:
-    """Create a token for `user` (earlier unused ones of the same purpose stop working)."""
+    """Create a token for `user`.
+
+    An earlier unused reset or set-password link stops working; earlier confirmation
+    links keep working until one of them is used.
+    """
     now = clock.now()
-    _void(user.id, purpose, now)
+    if purpose != "confirm":
+        _void(user.id, purpose, now)
     token = secrets.token_urlsafe(32)
     db.session.add(
         AccountToken(
@@ -82,9 +87,9 @@ def redeem(token: str, purposes: tuple[str, ...]) -> AccountToken | None:
     return row
 
 
-def void_all(user_id: int, now=None) -> None:
-    """Make every outstanding link of a user stop working (call inside a transaction)."""
-    _void(user_id, None, now or clock.now())
+def void_all(user_id: int, now=None, purpose: str | None = None) -> None:
+    """Make the user's outstanding links (of one purpose, or all) stop working."""
+    _void(user_id, purpose, now or clock.now())
 
 
 def _void(user_id: int, purpose: str | None, now) -> None:

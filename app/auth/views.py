@@ -182,6 +182,8 @@ def logout() -> str | Response:
     """Log out (POST); GET shows the button, so a link elsewhere cannot log anyone out."""
     form = ButtonForm()
     if request.method == "POST" and form.validate_on_submit():
+        if current_user.is_authenticated:
+            sessions.end_everywhere(current_user)
         sessions.end()
         flash("You are logged out.", "success")
         return redirect(url_for("auth.login"))
