@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Config
-from app.extensions import csrf, db, limiter, login_manager, migrate
+from app.extensions import csrf, db, login_manager, migrate
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -40,9 +40,9 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
-    limiter.init_app(app)
 
     from app.api.ratelimit import IngestRateLimiter
+    from app.auth import throttle
     from app.celery_app import celery_init_app
     from app.registry import Registry
 
@@ -50,6 +50,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["ingest_rate_limiter"] = IngestRateLimiter(
         app.config["RATELIMIT_STORAGE_URI"], app.config["INGEST_RATE_LIMIT"]
     )
+    throttle.init_app(app)
     celery_init_app(app)
 
     from app.api import bp as api_bp
@@ -59,7 +60,6 @@ def create_app(config: dict | None = None) -> Flask:
     from app.pages import bp as pages_bp
 
     csrf.exempt(api_bp)  # the ingestion API authenticates with ingest keys, not cookies
-    limiter.exempt(api_bp)  # it has its own per-app limiter (app/api/ratelimit.py)
     app.register_blueprint(api_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)

@@ -116,13 +116,6 @@ class Config:
         self.ARGON2_TIME_COST = _env_int("ARGON2_TIME_COST", 3)
         self.ARGON2_MEMORY_COST = _env_int("ARGON2_MEMORY_COST", 65536)
         self.ARGON2_PARALLELISM = _env_int("ARGON2_PARALLELISM", 4)
-        self.RATELIMIT_STRATEGY = "moving-window"
-        self.RATELIMIT_STORAGE_OPTIONS = (
-            {"socket_connect_timeout": 2, "socket_timeout": 2}
-            if self.RATELIMIT_STORAGE_URI.startswith("redis")
-            else {}
-        )
-        self.RATELIMIT_KEY_PREFIX = "lvd-auth"
         self.AUTH_RATE_LIMIT = os.environ.get("AUTH_RATE_LIMIT", "30 per minute")
         self.OTP_REQUEST_LIMIT = os.environ.get("OTP_REQUEST_LIMIT", "3 per 15 minutes")
         self.MAIL_REQUEST_LIMIT = os.environ.get("MAIL_REQUEST_LIMIT", "3 per 15 minutes")

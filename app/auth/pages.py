@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import math
-
-from flask import Blueprint, Response, render_template
-from flask_limiter.errors import RateLimitExceeded
+from flask import Blueprint, Response, render_template, request
 from flask_wtf.csrf import CSRFError
+
+from app.auth import throttle
 
 
 def attach(bp: Blueprint) -> None:
-    """Give a blueprint's pages safe headers and friendly CSRF and rate-limit errors."""
+    """Limit the blueprint's form posts per IP; give its pages safe headers and friendly
+    CSRF and rate-limit errors."""
+    bp.before_request(_limit_posts)
     bp.after_request(_headers)
     bp.register_error_handler(CSRFError, _csrf_error)
-    bp.register_error_handler(RateLimitExceeded, _rate_limited)
+    bp.register_error_handler(throttle.Throttled, _rate_limited)
+
+
+def _limit_posts() -> None:
+    if request.method == "POST":
+        throttle.spend("form", None, "AUTH_RATE_LIMIT")
 
 
 def _headers(response: Response) -> Response:
@@ -34,17 +40,10 @@ def _csrf_error(error: CSRFError) -> tuple[str, int]:
     return render_template("error.html", title="Form expired", message=message), 400
 
 
-def _rate_limited(error: RateLimitExceeded) -> tuple[str, int, dict]:
-    seconds = 60
-    limit = getattr(error, "limit", None)
-    if limit is not None:
-        seconds = limit.limit.get_expiry()
-    message = (
-        "Too many requests from your address. "
-        f"Wait {max(1, math.ceil(seconds / 60))} minute(s) and try again."
-    )
+def _rate_limited(error: throttle.Throttled) -> tuple[str, int, dict]:
+    message = f"Too many requests from your address. Try again in {error.minutes} minute(s)."
     return (
         render_template("error.html", title="Too many requests", message=message),
         429,
-        {"Retry-After": str(seconds)},
+        {"Retry-After": str(error.retry_after)},
     )

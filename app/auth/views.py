@@ -16,7 +16,7 @@ from app.auth.forms import (
     ResetRequestForm,
 )
 from app.auth.passwords import PasswordRefused
-from app.extensions import limiter, login_manager
+from app.extensions import login_manager
 
 HOME = "dashboard.list_apps"
 CHECK_INBOX = (
@@ -26,8 +26,6 @@ LOGIN_REFUSED = "Invalid email or password."
 RESET_SENT = "If an account exists for that address, we sent it a link to reset the password."
 
 pages.attach(bp)
-# Every form POST under /auth counts against the client address, across all web workers.
-limiter.limit(lambda: current_app.config["AUTH_RATE_LIMIT"], methods=["POST"])(bp)
 login_manager.user_loader(sessions.load_user)
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to see that page."

@@ -15,10 +15,6 @@ from app.auth.forms import ButtonForm
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
 from app.dashboard.forms import CreateAppForm, InviteForm
-from app.extensions import limiter
-
-# Invitations send mail: cap them per developer.
-INVITE_RATE_LIMIT = "30 per hour"
 
 pages.attach(bp)
 
@@ -60,7 +56,6 @@ def show_app(app_id: uuid.UUID) -> str:
 
 
 @bp.post("/apps/<uuid:app_id>/members")
-@limiter.limit(INVITE_RATE_LIMIT, key_func=lambda: f"user:{current_user.get_id()}")
 def invite_member(app_id: uuid.UUID) -> str | Response:
     """Add a registered developer to the app (owners only) and email them."""
     app, _role = member_app_or_404(app_id, owner=True)

@@ -36,3 +36,25 @@ def test_code_requests_are_limited_per_account_and_per_ip(app, make_user, shared
     assert [landed(a) for a in answers[:3]] == ["/auth/otp"] * 3
     assert answers[3].status_code == 429
     assert LIMITED in page(answers[3])
+
+
+def test_every_form_post_counts_against_the_client_address(web, app, monkeypatch):
+    monkeypatch.setitem(app.config, "AUTH_RATE_LIMIT", "3 per minute")
+    for _ in range(3):
+        assert web.submit("/auth/reset", {"email": "a@example.com"}).status_code == 200
+    refused = web.submit("/auth/reset", {"email": "a@example.com"})
+    assert refused.status_code == 429
+    assert "Too many requests from your address" in page(refused)
+    assert int(refused.headers["Retry-After"]) > 0
+
+
+def test_without_the_counter_store_logins_are_refused_not_unlimited(web, app, monkeypatch):
+    from limits.storage import storage_from_string
+    from limits.strategies import MovingWindowRateLimiter
+
+    from tests.support import free_port
+
+    dead = storage_from_string(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    monkeypatch.setitem(app.extensions, "auth_limiter", MovingWindowRateLimiter(dead))
+    answer = web.submit("/auth/login", {"email": "a@example.com", "password": PASSWORD})
+    assert answer.status_code == 503
