@@ -71,3 +71,14 @@ def test_apps_create_with_an_unknown_owner_fails_and_creates_nothing(app):
     assert "no developer with email" in data["error"]
     with app.app_context():
         assert db.session.scalar(select(App).where(App.name == name)) is None
+
+
+def test_apps_add_member_gives_an_existing_app_an_owner(app, make_user):
+    created = run(app, "apps", "create", f"legacy-{uuid.uuid4().hex[:8]}")
+    owner = make_user()
+    data = run(app, "apps", "add-member", created["name"], owner, "--role", "owner")
+    assert data == {"id": created["id"], "email": owner, "role": "owner"}
+    again = run(app, "apps", "add-member", created["id"], owner, code=1)
+    assert "already a member" in again["error"]
+    unknown = run(app, "apps", "add-member", created["id"], "nobody@example.com", code=1)
+    assert "no developer with email" in unknown["error"]
