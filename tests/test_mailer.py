@@ -75,10 +75,9 @@ def test_mail_is_delivered_once_smtp_is_back_and_requests_never_wait(
 
 
 def test_a_permanent_refusal_is_logged_once_and_not_retried(app, smtp_sink, emails_worker):
-    from app.tasks import send_email_async
-
     address = f"refuse-{unique_email()}"
-    result = send_email_async.delay(address, "Refused", "<p>hi</p>", "hi")
+    task = app.extensions["celery"].tasks["send_email_async"]
+    result = task.delay(address, "Refused", "<p>hi</p>", "hi")
     wait_for(result.ready, timeout=30)
     assert result.result["sent"] is False
     assert "550" in result.result["error"]

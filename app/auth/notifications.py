@@ -20,8 +20,10 @@ def send(to: str, template: str, subject: str, **context) -> bool:
     context = {"product": PRODUCT, "public_url": current_app.config["PUBLIC_URL"], **context}
     html_body = render_template(f"emails/{template}.html", **context)
     text_body = render_template(f"emails/{template}.txt", **context)
+    # This app's own Celery, not the process-wide current one (several apps may exist).
+    task = current_app.extensions["celery"].tasks[send_email_async.name]
     try:
-        send_email_async.apply_async(
+        task.apply_async(
             args=(to, subject, html_body, text_body),
             # What workers log and monitors (Flower) show: never the bodies, which hold codes.
             argsrepr=repr((to, subject)),

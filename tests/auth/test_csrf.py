@@ -48,3 +48,4 @@ def test_the_ingestion_api_needs_no_csrf_token(client, make_tracked_app):
         headers={"X-API-Key": tracked["key"]},
     )
     assert answer.status_code == 202, answer.get_json()
+    assert "Set-Cookie" not in answer.headers  # the API never starts a session
