@@ -8,9 +8,10 @@ import os
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Config
-from app.extensions import db, migrate
+from app.extensions import csrf, db, login_manager, migrate
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -31,10 +32,17 @@ def create_app(config: dict | None = None) -> Flask:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
+    if app.config["PROXY_FIX_X_FOR"]:
+        hops = app.config["PROXY_FIX_X_FOR"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
 
     from app.api.ratelimit import IngestRateLimiter
+    from app.auth import throttle
     from app.celery_app import celery_init_app
     from app.publisher import GroupPublisher
     from app.redis_publisher import task_sender
@@ -45,14 +53,20 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["RATELIMIT_STORAGE_URI"], app.config["INGEST_RATE_LIMIT"]
     )
     app.extensions["publisher"] = GroupPublisher(app.config["PUBLISH_GROUP_MAX_EVENTS"])
+    throttle.init_app(app)
     celery_app = celery_init_app(app)
     app.extensions["task_sender"] = task_sender(celery_app)
 
     from app.api import bp as api_bp
+    from app.auth import bp as auth_bp
+    from app.dashboard import bp as dashboard_bp
     from app.health import bp as health_bp
     from app.pages import bp as pages_bp
 
+    csrf.exempt(api_bp)  # the ingestion API authenticates with ingest keys, not cookies
     app.register_blueprint(api_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(dashboard_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(pages_bp)
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.keys import hash_key, new_ingest_key
-from app.models import App, EventSchema, IngestKey, RegistryState
+from app.models import App, EventSchema, IngestKey, Membership, RegistryState
 from app.models.types import utcnow
 from app.validation import InvalidSchema, check_schema
 
@@ -18,8 +18,10 @@ class CatalogError(ValueError):
     """A request the catalog refuses, with a message meant for the user."""
 
 
-def create_app(name: str, rate_limit: str | None = None) -> tuple[App, str]:
-    """Create an app and return it with its first ingest key (shown only now)."""
+def create_app(
+    name: str, rate_limit: str | None = None, owner_id: int | None = None
+) -> tuple[App, str]:
+    """Create an app (owned by `owner_id`, if given) and return it with its first ingest key."""
     name = name.strip()
     if not name or len(name) > 120:
         raise CatalogError("an app name must have 1 to 120 characters")
@@ -28,6 +30,8 @@ def create_app(name: str, rate_limit: str | None = None) -> tuple[App, str]:
     _check_rate_limit(rate_limit)
     app = App(id=uuid.uuid4(), name=name, rate_limit=rate_limit)
     db.session.add(app)
+    if owner_id is not None:
+        db.session.add(Membership(user_id=owner_id, app_id=app.id, role="owner"))
     key = _add_key(app)
     RegistryState.bump()
     db.session.commit()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
+from datetime import timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +24,25 @@ def normalize_database_url(url: str) -> str:
     if url.startswith("postgresql://"):
         return "postgresql+psycopg2://" + url[len("postgresql://") :]
     return url
+
+
+def persistent_secret_key(instance: Path) -> str:
+    """Return instance/secret_key, creating it (mode 0600) with a random key on first use."""
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        draft = instance / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_hex(32))
+        try:
+            os.link(draft, path)  # atomic: concurrent first starts all end up with one key
+            logging.getLogger(__name__).info("generated a SECRET_KEY in %s", path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
 
 
 def _env_int(name: str, default: int) -> int:
@@ -44,7 +66,7 @@ class Config:
     def __init__(self) -> None:
         instance = instance_path()
         self.INSTANCE_PATH = str(instance)
-        self.SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-change-me")
+        self.SECRET_KEY = os.environ.get("SECRET_KEY") or persistent_secret_key(instance)
         self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
             os.environ.get("DATABASE_URL", f"sqlite:///{instance / 'lvd.sqlite3'}")
         )
@@ -72,7 +94,34 @@ class Config:
         self.MAIL_DEFAULT_SENDER = os.environ.get(
             "MAIL_DEFAULT_SENDER", "Live Validation Dashboard <no-reply@localhost>"
         )
+        self.MAIL_RETRY_BACKOFF = _env_float("MAIL_RETRY_BACKOFF", 2.0)
         self.JSON_SORT_KEYS = False
+        self._accounts()
+
+    def _accounts(self) -> None:
+        """Settings of developer accounts: links, sessions, cookies and auth rate limits."""
+        self.PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+        self.PROXY_FIX_X_FOR = _env_int("PROXY_FIX_X_FOR", 0)
+        self.SESSION_IDLE_MINUTES = _env_int("SESSION_IDLE_MINUTES", 30)
+        self.SESSION_MAX_HOURS = _env_int("SESSION_MAX_HOURS", 12)
+        self.PERMANENT_SESSION_LIFETIME = timedelta(minutes=self.SESSION_IDLE_MINUTES)
+        self.SESSION_COOKIE_SECURE = _env_bool(
+            "SESSION_COOKIE_SECURE", self.PUBLIC_URL.startswith("https://")
+        )
+        # The __Host- prefix makes browsers refuse the cookie unless Secure, Path=/, no Domain.
+        self.SESSION_COOKIE_NAME = "__Host-session" if self.SESSION_COOKIE_SECURE else "session"
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.PASSWORD_RESET_MINUTES = _env_int("PASSWORD_RESET_MINUTES", 30)
+        self.ACCOUNT_LINK_HOURS = _env_int("ACCOUNT_LINK_HOURS", 48)
+        self.ARGON2_TIME_COST = _env_int("ARGON2_TIME_COST", 3)
+        self.ARGON2_MEMORY_COST = _env_int("ARGON2_MEMORY_COST", 65536)
+        self.ARGON2_PARALLELISM = _env_int("ARGON2_PARALLELISM", 4)
+        self.AUTH_RATE_LIMIT = os.environ.get("AUTH_RATE_LIMIT", "30 per minute")
+        self.OTP_REQUEST_LIMIT = os.environ.get("OTP_REQUEST_LIMIT", "3 per 15 minutes")
+        self.MAIL_REQUEST_LIMIT = os.environ.get("MAIL_REQUEST_LIMIT", "3 per 15 minutes")
+        self.LOGIN_FAILURE_LIMIT = os.environ.get("LOGIN_FAILURE_LIMIT", "5 per 15 minutes")
+        self.LOGIN_FAILURE_LIMIT_IP = os.environ.get("LOGIN_FAILURE_LIMIT_IP", "50 per 15 minutes")
 
 
 def engine_options(database_url: str) -> dict:

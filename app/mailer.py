@@ -11,6 +11,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+MAIL_MAX_RETRIES = 3
 # Errors worth retrying: the server was unreachable or went away mid-conversation.
 TRANSIENT_SMTP_ERRORS = (
     smtplib.SMTPConnectError,
@@ -18,6 +19,18 @@ TRANSIENT_SMTP_ERRORS = (
     ConnectionError,
     TimeoutError,
 )
+
+
+def is_transient(error: OSError) -> bool:
+    """Tell whether sending later may work: network trouble or an SMTP 4xx (try later) reply."""
+    if isinstance(error, TRANSIENT_SMTP_ERRORS):
+        return True
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _reply in error.recipients.values())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return 400 <= error.smtp_code < 500
+    # Other SMTP errors are refusals; other OS errors are the network (DNS, routes).
+    return not isinstance(error, smtplib.SMTPException)
 
 
 def build_message(

@@ -1,8 +1,9 @@
 """`python run.py`: everything on one machine with no server to install.
 
-Runs migrations on SQLite, makes sure a demo app with a schema exists, then starts
-gunicorn, the three worker pools and beat as child processes on kombu's filesystem
-transport, prints how to send a first event, and stops them all on SIGTERM or Ctrl+C.
+Runs migrations on SQLite, makes sure a demo app with a schema and a demo developer who
+owns it exist, then starts gunicorn, the three worker pools and beat as child processes on
+kombu's filesystem transport, prints how to log in and send a first event, and stops them
+all on SIGTERM or Ctrl+C.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import ctypes
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from pathlib import Path
 from app.config import PROJECT_ROOT, instance_path
 
 DEMO_APP = "demo"
+DEMO_DEVELOPER = "demo@example.com"
 DEMO_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -48,6 +51,7 @@ def main() -> None:
     instance.mkdir(parents=True, exist_ok=True)
     env = {**STANDALONE_CONCURRENCY, **os.environ, "INSTANCE_PATH": str(instance)}
     env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("PUBLIC_URL", f"http://{host}:{port}")  # links in mails
 
     demo = prepare_database(instance)
     children = Children(env)
@@ -63,7 +67,7 @@ def main() -> None:
 
 
 def prepare_database(instance: Path) -> dict:
-    """Apply migrations and return the demo app's id and key (created on first run)."""
+    """Apply migrations; return the demo app's id and key and the demo developer's login."""
     from flask_migrate import upgrade
 
     from app import catalog, create_app
@@ -82,10 +86,39 @@ def prepare_database(instance: Path) -> dict:
         else:
             key = catalog.rotate_key(demo_app)
         catalog.set_schema(demo_app, "user_login", DEMO_SCHEMA)
-        demo = {"app_id": str(demo_app.id), "ingest_key": key}
+        password = ensure_demo_developer(demo_app, saved.get("password"))
+        demo = {
+            "app_id": str(demo_app.id),
+            "ingest_key": key,
+            "email": DEMO_DEVELOPER,
+            "password": password,
+        }
     credentials_file.write_text(json.dumps(demo))
     credentials_file.chmod(0o600)
     return demo
+
+
+def ensure_demo_developer(demo_app, saved_password: str | None) -> str:
+    """Make sure the confirmed demo developer exists and owns the demo app; return the password."""
+    from app import memberships
+    from app.auth import accounts
+    from app.auth.passwords import hash_password, verify_password
+    from app.extensions import db
+    from app.models import User
+    from app.models.types import utcnow
+
+    user = accounts.find_user(DEMO_DEVELOPER)
+    if user is None:
+        user = User(email=DEMO_DEVELOPER, confirmed_at=utcnow(), session_epoch=0)
+        db.session.add(user)
+    password = saved_password
+    if not password or not verify_password(user.password_hash, password)[0]:
+        password = secrets.token_urlsafe(12)
+        user.password_hash = hash_password(password)
+    db.session.commit()
+    if memberships.role_of(user.id, demo_app.id) is None:
+        memberships.add(demo_app.id, user, role="owner")
+    return password
 
 
 class Children:
@@ -222,6 +255,13 @@ def wait_until_up(health_url: str, children: Children, timeout: float = 60) -> b
 
 
 def print_banner(url: str, demo: dict) -> None:
+    code_hint = (
+        f"              then enter the 6-digit code mailed via {os.environ['MAIL_SERVER']}\n"
+        if os.environ.get("MAIL_SERVER")
+        else "              then enter the 6-digit code from the log line\n"
+        f"              '[web] ... login code for {demo['email']}: NNNNNN'\n"
+        f"              (no MAIL_SERVER: mails are .eml files in {instance_path() / 'mail'})\n"
+    )
     curl = (
         f"curl -i -X POST {url}/api/logs/{demo['app_id']} "
         f"-H 'Content-Type: application/json' -H 'X-API-Key: {demo['ingest_key']}' "
@@ -234,6 +274,8 @@ def print_banner(url: str, demo: dict) -> None:
         f"  Health:     {url}/health\n"
         f"  Demo app:   {DEMO_APP}  id {demo['app_id']}\n"
         f"  Ingest key: {demo['ingest_key']}\n"
+        f"  Log in:     {url}/auth/login  as {demo['email']} / {demo['password']}\n"
+        f"{code_hint}"
         "  Send an event (expect 202):\n"
         f"    {curl}\n"
         "  Stop with Ctrl+C (or SIGTERM).\n",

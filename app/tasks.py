@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import smtplib
 import uuid
 
 from celery import Task, shared_task
@@ -15,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import deadletter
 from app.aggregation import summarize
 from app.extensions import db
-from app.mailer import TRANSIENT_SMTP_ERRORS, build_message, deliver
+from app.mailer import MAIL_MAX_RETRIES, build_message, deliver, is_transient
 from app.models import App
 from app.storage import store_events
 from celery_config import STORAGE_MAX_RETRIES, STORAGE_RETRY_BACKOFF
@@ -52,20 +51,25 @@ def _store_or_retry(task: Task, records: list[dict]) -> dict:
     return {"received": len(records), "stored": stored, "duplicates": len(records) - stored}
 
 
-@shared_task(name="send_email_async", bind=True, max_retries=3)
+@shared_task(name="send_email_async", bind=True, max_retries=MAIL_MAX_RETRIES)
 def send_email_async(
     self: Task, email: str, subject: str, html_body: str, text_body: str | None = None
 ) -> dict:
-    """Send one email; retry connection failures, give up on permanent refusals."""
+    """Send one email; retry connection failures with backoff, give up on permanent refusals."""
     config = current_app.config
     message = build_message(config["MAIL_DEFAULT_SENDER"], email, subject, html_body, text_body)
     try:
         where = deliver(message, config)
-    except TRANSIENT_SMTP_ERRORS as exc:
-        raise self.retry(exc=exc, countdown=2 * 2**self.request.retries) from exc
-    except smtplib.SMTPException as exc:
-        log.error("mail to %s refused permanently: %s", email, exc)
-        return {"sent": False, "error": str(exc)}
+    except OSError as exc:  # smtplib's errors are OSErrors too
+        if not is_transient(exc):
+            log.error("mail to %s refused permanently: %s", email, exc)
+            return {"sent": False, "error": str(exc)}
+        if self.request.retries >= self.max_retries:
+            log.error("mail to %s not sent after %d retries: %s", email, self.max_retries, exc)
+            raise
+        countdown = config["MAIL_RETRY_BACKOFF"] * 2**self.request.retries
+        log.warning("mail to %s failed (%s); retry in %.1fs", email, exc, countdown)
+        raise self.retry(exc=exc, countdown=countdown) from exc
     return {"sent": True, "to": email, "via": where}
 
 

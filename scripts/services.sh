@@ -1,8 +1,8 @@
 # services.sh - sourced by test.sh. Provides ensure_postgres and ensure_redis,
 # which make sure local PostgreSQL / Redis answer, starting (or, as root on
-# Debian, installing) them if needed. A server that is already running is never
-# stopped or restarted. Host/port can be overridden with PGHOST_CHECK,
-# PGPORT_CHECK, REDIS_HOST_CHECK, REDIS_PORT_CHECK.
+# Debian, installing) them if needed, and ensure_chromium for the browser tests.
+# A server that is already running is never stopped or restarted. Host/port can
+# be overridden with PGHOST_CHECK, PGPORT_CHECK, REDIS_HOST_CHECK, REDIS_PORT_CHECK.
 
 # shellcheck source=bootstrap.sh
 declare -F die >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
@@ -94,4 +94,14 @@ ensure_redis() {
     redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT_CHECK" --save "" \
         --appendonly no --dir "$dir" --logfile "$logdir/ci.log" || die "redis-server failed to start"
     wait_for 15 redis_up || die "Redis does not answer on $where after 15 s (see $logdir/ci.log)."
+}
+
+# ensure_chromium: the browser tests drive the system's Chromium at /usr/bin/chromium
+# (Playwright's own browser downloads are never used).
+ensure_chromium() {
+    [ -x /usr/bin/chromium ] && return 0
+    is_debian_root || die "Chromium is needed at /usr/bin/chromium for the browser tests.
+  Install it, e.g.: sudo apt-get install chromium"
+    echo "Installing chromium"
+    apt_install chromium || die "could not install chromium"
 }

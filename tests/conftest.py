@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from datetime import UTC, datetime
 
 import psycopg2
 import pytest
@@ -31,6 +32,7 @@ os.environ.update(
     LOG_LEVEL="WARNING",
 )
 
+from tests.accounts import PASSWORD, SmtpSink, Web  # noqa: E402
 from tests.support import WorkerPool  # noqa: E402
 
 
@@ -101,6 +103,64 @@ def default_worker(app):
     pool.start()
     yield pool
     pool.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp_sink():
+    """A real SMTP server on a loopback port, collecting every mail the workers send."""
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def emails_worker(app, smtp_sink):
+    """A real `emails` pool delivering to the SMTP sink, retrying after 1 s, 2 s, 4 s."""
+    pool = WorkerPool(
+        "emails",
+        concurrency=2,
+        env={
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": str(smtp_sink.port),
+            "MAIL_RETRY_BACKOFF": "1",
+        },
+    )
+    pool.start()
+    yield pool
+    pool.stop()
+
+
+@pytest.fixture
+def web(app, smtp_sink, emails_worker, monkeypatch):
+    """A browser-like client from its own IP; the web app believes mail goes over SMTP."""
+    monkeypatch.setitem(app.config, "MAIL_SERVER", "127.0.0.1")
+    monkeypatch.setitem(app.config, "MAIL_PORT", smtp_sink.port)
+    return Web(app.test_client())
+
+
+@pytest.fixture
+def make_user(app):
+    """Create a developer directly in the database; return their email."""
+    from app.auth.passwords import hash_password
+    from app.extensions import db
+    from app.models import User
+    from tests.accounts import unique_email
+
+    def make(address: str | None = None, password: str = PASSWORD, confirmed: bool = True) -> str:
+        address = address or unique_email()
+        with app.app_context():
+            db.session.add(
+                User(
+                    email=address,
+                    password_hash=hash_password(password),
+                    confirmed_at=datetime.now(UTC) if confirmed else None,
+                    session_epoch=0,
+                )
+            )
+            db.session.commit()
+        return address
+
+    return make
 
 
 USER_LOGIN_SCHEMA = {

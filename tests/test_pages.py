@@ -7,4 +7,5 @@ def test_landing_page_lists_the_ingest_endpoint_and_health(client):
     page = response.get_data(as_text=True)
     assert "/api/logs/" in page
     assert 'href="/health"' in page
+    assert 'href="/auth/login"' in page and 'href="/auth/register"' in page
     assert client.get("/static/style.css").status_code == 200

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -29,6 +30,9 @@ SERVER_SETTINGS = (
     "REGISTRY_REFRESH_SECONDS",
     "STORAGE_RETRY_BACKOFF",
     "LOG_LEVEL",
+    "MAIL_SERVER",
+    "MAIL_PORT",
+    "PUBLIC_URL",
 )
 IGNORED = shutil.ignore_patterns(
     ".venv", ".git", "instance", "__pycache__", ".pytest_cache", ".ruff_cache", ".bench"
@@ -145,6 +149,28 @@ def test_short_headless_load_run_has_zero_failures(launcher, tmp_path):
         total = next(row for row in csv.DictReader(stats) if row["Name"] == "Aggregated")
     assert int(total["Request Count"]) > 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert int(total["Failure Count"]) == 0
+
+
+def test_the_demo_developer_logs_in_with_the_logged_code_and_sees_the_demo_app(launcher):
+    demo = launcher.demo()
+    assert f"as {demo['email']} / {demo['password']}" in launcher.output()
+    browser = requests.Session()
+
+    def post_form(path: str, fields: dict) -> requests.Response:
+        form_page = browser.get(f"{launcher.url}{path}", timeout=10).text
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form_page).group(1)
+        return browser.post(
+            f"{launcher.url}{path}", data={"csrf_token": token, **fields}, timeout=30
+        )
+
+    step_one = post_form("/auth/login", {"email": demo["email"], "password": demo["password"]})
+    assert step_one.url == f"{launcher.url}/auth/otp", step_one.text[-1500:]
+    logged_code = re.compile(rf"login code for {re.escape(demo['email'])}: (\d{{6}})")
+    logged = wait_for(lambda: logged_code.search(launcher.output()), timeout=30)
+    apps_page = post_form("/auth/otp", {"code": logged.group(1)})
+    assert apps_page.url == f"{launcher.url}/apps"
+    assert f'href="/apps/{demo["app_id"]}">demo</a>' in apps_page.text
+    wait_for(lambda: list((launcher.root / "instance" / "mail").glob("*.eml")), timeout=30)
 
 
 def test_stops_cleanly_on_sigterm_to_the_launcher_alone(launcher):

@@ -1,4 +1,4 @@
-"""Command-line management: `flask apps …`, `flask schemas …`, `flask events …`."""
+"""Command-line management: `flask apps …`, `flask schemas …`, `flask events …`, `flask users …`."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ def register_commands(app: Flask) -> None:
     from app.cli.apps import apps
     from app.cli.events import events
     from app.cli.schemas import schemas
+    from app.cli.users import users
 
-    for group in (apps, schemas, events):
+    for group in (apps, schemas, events, users):
         app.cli.add_command(group)
 
 

@@ -1,4 +1,4 @@
-"""`flask apps create|rotate-key|list|set-rate-limit`."""
+"""`flask apps create|add-member|rotate-key|list|set-rate-limit`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from app import catalog
+from app import catalog, memberships
+from app.auth.accounts import find_user
 from app.cli import emit, fail, find_app, json_option
 from app.extensions import db
 from app.models import App
@@ -20,19 +21,51 @@ def apps() -> None:
 @apps.command("create")
 @click.argument("name")
 @click.option("--rate-limit", default=None, help="Override INGEST_RATE_LIMIT, e.g. 100/second.")
+@click.option("--owner", "owner_email", default=None, help="Email of the developer who owns it.")
 @json_option
 @with_appcontext
-def create(name: str, rate_limit: str | None, as_json: bool) -> None:
+def create(name: str, rate_limit: str | None, owner_email: str | None, as_json: bool) -> None:
     """Create an app and print its id and ingest key (shown only once)."""
+    owner = None
+    if owner_email is not None:
+        owner = find_user(owner_email)
+        if owner is None:
+            fail(
+                f"no developer with email {owner_email!r}; create one with `flask users create`",
+                as_json,
+            )
     try:
-        app, key = catalog.create_app(name, rate_limit)
+        app, key = catalog.create_app(name, rate_limit, owner_id=owner.id if owner else None)
     except catalog.CatalogError as exc:
         fail(str(exc), as_json)
+    data = {"id": str(app.id), "name": app.name, "ingest_key": key}
+    text = f"Created app {app.name}\n  id:         {app.id}\n  ingest key: {key}\n"
+    if owner is not None:
+        data["owner"] = owner.email
+        text += f"  owner:      {owner.email}\n"
+    emit(data, as_json, text + "Keep the key now: it is stored hashed and cannot be shown again.")
+
+
+@apps.command("add-member")
+@click.argument("app_ref", metavar="APP")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["owner", "member"]), default="member", show_default=True)
+@json_option
+@with_appcontext
+def add_member(app_ref: str, email: str, role: str, as_json: bool) -> None:
+    """Give a registered developer access to APP (e.g. an owner for an app made before accounts)."""
+    app = find_app(app_ref, as_json)
+    user = find_user(email)
+    if user is None:
+        fail(f"no developer with email {email!r}; create one with `flask users create`", as_json)
+    try:
+        memberships.add(app.id, user, role)
+    except memberships.MembershipError as exc:
+        fail(str(exc), as_json)
     emit(
-        {"id": str(app.id), "name": app.name, "ingest_key": key},
+        {"id": str(app.id), "email": user.email, "role": role},
         as_json,
-        f"Created app {app.name}\n  id:         {app.id}\n  ingest key: {key}\n"
-        "Keep the key now: it is stored hashed and cannot be shown again.",
+        f"{user.email} is now {role} of {app.name}",
     )
 
 

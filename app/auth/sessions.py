@@ -1,0 +1,101 @@
+"""Login sessions: the half-way state between password and code, and full sessions.
+
+A session is tied to the user's epoch (bumped to end all sessions), refreshed on every
+request (idle timeout) and refused after SESSION_MAX_HOURS (absolute lifetime).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app, flash, session
+from flask_login import login_user, logout_user
+
+from app.auth import clock
+from app.extensions import db
+from app.models import User
+
+PENDING = "pending_login"
+# How long the code step stays open after the password step (codes themselves last 10 min).
+PENDING_LIFETIME = timedelta(minutes=30)
+
+
+def begin_pending(user: User, next_url: str | None) -> None:
+    """Start the code step: a fresh session that names the user but logs nobody in."""
+    session.clear()
+    session.permanent = True
+    session[PENDING] = {
+        "user_id": user.id,
+        "epoch": user.session_epoch,
+        "started": clock.now().timestamp(),
+        "next": next_url,
+    }
+
+
+def pending_user() -> User | None:
+    """Return the user between password and code step, if that step has not timed out."""
+    pending = session.get(PENDING)
+    if not isinstance(pending, dict):
+        return None
+    if clock.now().timestamp() - pending["started"] > PENDING_LIFETIME.total_seconds():
+        session.pop(PENDING, None)
+        return None
+    user = db.session.get(User, pending["user_id"])
+    if user is None or user.session_epoch != pending["epoch"]:
+        session.pop(PENDING, None)
+        return None
+    return user
+
+
+def complete_login(user: User) -> str | None:
+    """Log the user in on a regenerated session; return where they wanted to go."""
+    next_url = (session.get(PENDING) or {}).get("next")
+    session.clear()
+    session.permanent = True
+    login_user(user)
+    now = clock.now()
+    session["login_at"] = session["seen_at"] = now.timestamp()
+    user.last_login_at = now
+    db.session.commit()
+    return next_url
+
+
+def end() -> None:
+    """Forget everything in this session."""
+    logout_user()
+    session.clear()
+
+
+def end_everywhere(user: User) -> None:
+    """Log out: end this session and, since a signed cookie could be replayed, every other."""
+    user.session_epoch += 1
+    db.session.commit()
+    end()
+
+
+def load_user(session_id: str) -> User | None:
+    """Return the session's user unless it was ended, idle too long or is too old."""
+    try:
+        user_id, epoch = (int(part) for part in session_id.split(":"))
+    except ValueError:
+        return None
+    config = current_app.config
+    now = clock.now().timestamp()
+    login_at = session.get("login_at", 0)
+    seen_at = session.get("seen_at", 0)
+    if (
+        now - login_at > config["SESSION_MAX_HOURS"] * 3600
+        or now - seen_at > config["SESSION_IDLE_MINUTES"] * 60
+    ):
+        return _expired()
+    user = db.session.get(User, user_id)
+    if user is None or user.session_epoch != epoch:
+        return _expired()
+    session["seen_at"] = now
+    return user
+
+
+def _expired() -> None:
+    session.clear()
+    flash("Your session has ended. Please log in again.", "info")
+    return None

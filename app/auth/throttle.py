@@ -1,0 +1,98 @@
+"""Rate limits of the account pages: per IP on every form, per account and per IP on
+failed logins and on emailed codes and links.
+
+Counted with `limits` (moving windows) in RATELIMIT_STORAGE_URI, Redis when REDIS_URL is
+set, so they hold across every gunicorn worker and machine. Only the account pages call
+this: the ingestion hot path keeps its own limiter and pays nothing for these.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from flask import Flask, current_app, request
+from limits import RateLimitItem, parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+from werkzeug.exceptions import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+KEY_PREFIX = "lvd-auth"
+
+
+class Throttled(Exception):
+    """A budget is spent; `retry_after` says in how many seconds it has room again."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after}s")
+        self.retry_after = retry_after
+
+    @property
+    def minutes(self) -> int:
+        return max(1, math.ceil(self.retry_after / 60))
+
+
+def init_app(app: Flask) -> None:
+    """Create the app's limiter on the configured storage (nothing connects yet)."""
+    uri = app.config["RATELIMIT_STORAGE_URI"]
+    options = {"socket_connect_timeout": 2, "socket_timeout": 2} if uri.startswith("redis") else {}
+    app.extensions["auth_limiter"] = MovingWindowRateLimiter(storage_from_string(uri, **options))
+
+
+def client_ip() -> str:
+    """Return the client's address (behind proxies, set PROXY_FIX_X_FOR so it is the real one)."""
+    return request.remote_addr or "unknown"
+
+
+Budget = tuple[RateLimitItem, tuple[str, ...]]
+
+
+def _budgets(scope: str, account: str | None, account_limit: str, ip_limit: str | None):
+    """Return (limit, identifiers) for the account (if any) and the client IP."""
+    config = current_app.config
+    budgets: list[Budget] = []
+    if account is not None:
+        key = account.strip().lower()
+        budgets.append((parse(config[account_limit]), (KEY_PREFIX, scope, "account", key)))
+    ip_item = parse(config[ip_limit or account_limit])
+    budgets.append((ip_item, (KEY_PREFIX, scope, "ip", client_ip())))
+    return budgets
+
+
+def spend(scope: str, account: str | None, account_limit: str, ip_limit: str | None = None):
+    """Count one request against the account's and the IP's budgets; raise Throttled if spent.
+
+    The limits name settings (e.g. OTP_REQUEST_LIMIT); the IP uses `ip_limit` if given.
+    """
+    for item, identifiers in _budgets(scope, account, account_limit, ip_limit):
+        if not _call("hit", item, identifiers):
+            raise Throttled(_wait(item, identifiers))
+
+
+def check(scope: str, account: str, account_limit: str, ip_limit: str | None = None) -> None:
+    """Raise Throttled if either budget is spent, without counting anything."""
+    for item, identifiers in _budgets(scope, account, account_limit, ip_limit):
+        if not _call("test", item, identifiers):
+            raise Throttled(_wait(item, identifiers))
+
+
+def record(scope: str, account: str, account_limit: str, ip_limit: str | None = None) -> None:
+    """Count one event (a failed login) against both budgets."""
+    for item, identifiers in _budgets(scope, account, account_limit, ip_limit):
+        _call("hit", item, identifiers)
+
+
+def _call(method: str, item: RateLimitItem, identifiers: tuple[str, ...]) -> bool:
+    try:
+        return getattr(current_app.extensions["auth_limiter"], method)(item, *identifiers)
+    except Exception as exc:
+        # Fail closed: without its counters, login would be open to guessing.
+        log.error("rate-limit storage unavailable: %s", exc)
+        raise ServiceUnavailable("Logging in is unavailable for a moment; try again.") from exc
+
+
+def _wait(item: RateLimitItem, identifiers: tuple[str, ...]) -> int:
+    stats = current_app.extensions["auth_limiter"].get_window_stats(item, *identifiers)
+    return max(1, math.ceil(stats.reset_time - time.time()))

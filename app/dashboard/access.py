@@ -1,0 +1,33 @@
+"""Membership checks for every app-level page or API a developer uses."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import abort
+from flask_login import current_user
+
+from app.extensions import db
+from app.memberships import role_of
+from app.models import App
+
+
+def member_app_or_404(app_id: uuid.UUID | str, owner: bool = False) -> tuple[App, str]:
+    """Return the app and the current user's role in it.
+
+    404 if the app does not exist or the user is not a member (so non-members cannot
+    even learn that it exists); 403 if `owner` is required and the user is only a member.
+    """
+    if not current_user.is_authenticated:
+        abort(404)
+    try:
+        app_uuid = app_id if isinstance(app_id, uuid.UUID) else uuid.UUID(app_id)
+    except ValueError:
+        abort(404)
+    role = role_of(current_user.id, app_uuid)
+    app = db.session.get(App, app_uuid) if role else None
+    if app is None:
+        abort(404)
+    if owner and role != "owner":
+        abort(403)
+    return app, role

@@ -1,0 +1,107 @@
+"""/apps: the developer's apps, one app's members, invitations and removals."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from app import catalog, memberships
+from app.auth import notifications, pages
+from app.auth.accounts import find_user
+from app.auth.forms import ButtonForm
+from app.dashboard import bp
+from app.dashboard.access import member_app_or_404
+from app.dashboard.forms import CreateAppForm, InviteForm
+
+pages.attach(bp)
+
+
+@bp.before_request
+@login_required
+def _members_only() -> None:
+    """Every page here needs a logged-in developer."""
+
+
+@bp.route("/apps", methods=["GET", "POST"])
+def list_apps() -> str:
+    """List the developer's apps; create an app (its owner is the developer)."""
+    form = CreateAppForm()
+    if form.validate_on_submit():
+        try:
+            created, key = catalog.create_app(form.name.data, owner_id=current_user.id)
+        except catalog.CatalogError as exc:
+            form.name.errors = [_sentence(exc)]
+        else:
+            # Shown in this response only: the key is stored hashed and never again readable.
+            return render_template("apps/created.html", app=created, ingest_key=key)
+    return render_template("apps/list.html", apps=memberships.apps_of(current_user.id), form=form)
+
+
+@bp.get("/apps/<uuid:app_id>")
+def show_app(app_id: uuid.UUID) -> str:
+    """Show one app: its id, ingest endpoint, schemas and members."""
+    app, role = member_app_or_404(app_id)
+    return render_template(
+        "apps/detail.html",
+        app=app,
+        role=role,
+        members=memberships.members_of(app.id),
+        schemas=catalog.latest_schemas(app.id),
+        invite=InviteForm(),
+        button=ButtonForm(),
+    )
+
+
+@bp.post("/apps/<uuid:app_id>/members")
+def invite_member(app_id: uuid.UUID) -> str | Response:
+    """Add a registered developer to the app (owners only) and email them."""
+    app, _role = member_app_or_404(app_id, owner=True)
+    form = InviteForm()
+    if form.validate_on_submit():
+        invitee = find_user(form.email.data)
+        if invitee is None:
+            flash(
+                f"No developer has registered with {form.email.data}. "
+                "Ask them to register first, then invite them again.",
+                "error",
+            )
+        else:
+            try:
+                memberships.add(app.id, invitee)
+            except memberships.MembershipError as exc:
+                flash(_sentence(exc), "error")
+            else:
+                link = notifications.absolute("dashboard.show_app", app_id=app.id)
+                notifications.invitation(invitee.email, app.name, current_user.email, link)
+                flash(f"{invitee.email} is now a member of {app.name}; we emailed them.", "success")
+    else:
+        for error in form.email.errors:
+            flash(error, "error")
+    return redirect(url_for("dashboard.show_app", app_id=app.id))
+
+
+@bp.post("/apps/<uuid:app_id>/members/<int:user_id>/remove")
+def remove_member(app_id: uuid.UUID, user_id: int) -> Response:
+    """Remove a member (owners), or leave the app (any member removing themselves)."""
+    leaving = user_id == current_user.id
+    app, _role = member_app_or_404(app_id, owner=not leaving)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    try:
+        memberships.remove(app.id, user_id)
+    except memberships.MembershipError as exc:
+        flash(_sentence(exc), "error")
+        return redirect(url_for("dashboard.show_app", app_id=app.id))
+    if leaving:
+        flash(f"You left {app.name}.", "success")
+        return redirect(url_for("dashboard.list_apps"))
+    flash("The member was removed.", "success")
+    return redirect(url_for("dashboard.show_app", app_id=app.id))
+
+
+def _sentence(error: Exception) -> str:
+    text = str(error)
+    return text[:1].upper() + text[1:] + "."

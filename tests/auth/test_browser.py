@@ -1,0 +1,73 @@
+"""The whole login flow in headless Chromium, against the app served over real HTTP."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from werkzeug.serving import make_server
+
+from tests.accounts import PASSWORD, code_in, text_of, unique_email
+from tests.support import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def live_url(app, smtp_sink, emails_worker, monkeypatch):
+    """Serve the app on a loopback port; mailed links point at it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setitem(app.config, "PUBLIC_URL", url)
+    monkeypatch.setitem(app.config, "MAIL_SERVER", "127.0.0.1")
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield url
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def test_register_confirm_log_in_with_the_mailed_code_and_see_the_apps_page(
+    live_url, smtp_sink, tmp_path
+):
+    address = unique_email("browser")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(f"{live_url}/auth/register")
+            page.fill("input[name=email]", address)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("input[type=submit]")
+            page.wait_for_url(f"{live_url}/auth/login")
+            expect(page.get_by_text("Check your inbox")).to_be_visible()
+
+            welcome = smtp_sink.wait_for(address, "Welcome")
+            link = next(word for word in text_of(welcome).split() if word.startswith(live_url))
+            page.goto(link)
+            expect(page.get_by_text("Your email address is confirmed")).to_be_visible()
+
+            page.fill("input[name=email]", address)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("input[type=submit]")
+            page.wait_for_url(f"{live_url}/auth/otp")
+            code = code_in(smtp_sink.wait_for(address, "login code"))
+            page.fill("input[name=code]", code)
+            page.click("input[type=submit]")
+
+            page.wait_for_url(f"{live_url}/apps")
+            expect(page.locator("h1")).to_have_text("Your apps")
+            expect(page.get_by_text(address)).to_be_visible()
+            page.fill("input[name=name]", f"browser-{address[8:18]}")
+            page.click("input[type=submit]")
+            expect(page.get_by_text("Its ingest key is shown only now")).to_be_visible()
+            page.screenshot(path=str(tmp_path / "app-created.png"), full_page=True)
+
+            page.click("text=Log out")
+            page.wait_for_url(f"{live_url}/auth/login")
+            page.goto(f"{live_url}/apps")
+            page.wait_for_url(f"{live_url}/auth/login?next=%2Fapps")
+        finally:
+            browser.close()
