@@ -25,6 +25,9 @@ from app.validation import EventValidator, compile_validator
 log = logging.getLogger(__name__)
 
 
+RECHECK_PER_SECOND = 10
+
+
 class RegistryUnavailable(RuntimeError):
     """Nothing has been loaded yet and the database cannot be reached."""
 
@@ -53,6 +56,7 @@ class Registry:
         self._apps: dict[str, AppEntry] | None = None
         self._generation: int | None = None
         self._checked_at = float("-inf")
+        self._rechecked_at = float("-inf")
         self._validators: dict[int, EventValidator] = {}
         self._lock = threading.Lock()
 
@@ -67,11 +71,21 @@ class Registry:
             raise RegistryUnavailable("the app registry could not be loaded")
         return self._apps.get(app_id)
 
-    def refresh(self, force: bool = False) -> None:
+    def recheck(self) -> bool:
+        """Check for changes now, after a miss; at most RECHECK_PER_SECOND times a second,
+        so requests naming random app ids cannot turn into a query each. True if it ran."""
+        now = time.monotonic()
+        if now - self._rechecked_at < 1 / RECHECK_PER_SECOND:
+            return False
+        self._rechecked_at = now
+        self.refresh(now=True)
+        return True
+
+    def refresh(self, force: bool = False, now: bool = False) -> None:
         """Reload when the generation moved; keep serving the old cache if the DB is down."""
         with self._lock:
             fresh = time.monotonic() - self._checked_at < self.refresh_seconds
-            if fresh and self._apps is not None and not force:
+            if fresh and self._apps is not None and not (force or now):
                 return  # another thread refreshed while this one waited for the lock
             self._checked_at = time.monotonic()
             try:

@@ -88,8 +88,15 @@ def _batch_message(task_id: str | None, records: list[dict]) -> str:
 
 
 def _authenticate(app_id: str) -> AppEntry:
+    registry = current_app.extensions["registry"]
     try:
-        entry = current_app.extensions["registry"].app(app_id)
+        entry = registry.app(app_id)
+        # A miss may be an app or key created a moment ago: look for news once, now.
+        if entry is None and registry.recheck():
+            entry = registry.app(app_id)
+        key = request.headers.get("X-API-Key") or _bearer_token()
+        if entry is not None and key and not entry.accepts_key(key) and registry.recheck():
+            entry = registry.app(app_id)
     except RegistryUnavailable:
         raise ApiError(
             503,
@@ -99,7 +106,6 @@ def _authenticate(app_id: str) -> AppEntry:
         ) from None
     if entry is None:
         raise ApiError(404, "unknown_app", f"no app with id {app_id!r}")
-    key = request.headers.get("X-API-Key") or _bearer_token()
     if not key:
         raise ApiError(401, "missing_key", "send the app's ingest key in X-API-Key")
     if not entry.accepts_key(key):

@@ -230,3 +230,49 @@ def test_schema_change_reaches_a_running_app_without_restart(
     invalid = post_json(client, tracked, {"eventName": "checkout", "amount": 0})
     assert invalid["status"] == "invalid"
     assert [(e["path"], e["keyword"]) for e in invalid["errors"]] == [("/amount", "minimum")]
+
+
+def test_a_new_app_and_a_rotated_key_work_at_once_without_waiting_for_the_refresh(
+    app, make_tracked_app
+):
+    """An SDK may send its first event the moment the app is created or its key rotated."""
+    slow = create_flask_app({"TESTING": True, "REGISTRY_REFRESH_SECONDS": 3600})
+    try:
+        client = slow.test_client()
+        first = make_tracked_app()
+        assert post_valid(client, first).status_code == 202  # loads the registry
+        created = make_tracked_app()
+        assert post_valid(client, created).status_code == 202
+        time.sleep(0.15)  # rechecks are rate limited to ten a second
+        with app.app_context():
+            new_key = catalog.rotate_key(App.lookup(created["id"]))
+        assert post_valid(client, created, key=new_key).status_code == 202
+        time.sleep(0.15)
+        assert post_valid(client, created).status_code == 401  # the old key is revoked
+    finally:
+        with slow.app_context():
+            db.engine.dispose()
+        app.extensions["celery"].set_default()
+
+
+def test_unknown_app_ids_cannot_force_a_query_each(app, make_tracked_app, monkeypatch):
+    from app.models import RegistryState
+
+    slow = create_flask_app({"TESTING": True, "REGISTRY_REFRESH_SECONDS": 3600})
+    try:
+        client = slow.test_client()
+        assert post_valid(client, make_tracked_app()).status_code == 202
+        reads = []
+        original = RegistryState.current
+        monkeypatch.setattr(RegistryState, "current", lambda: reads.append(1) or original())
+        started = time.monotonic()
+        for _ in range(50):
+            missing = {"id": str(uuid.uuid4()), "key": "lvd_x"}
+            assert post_valid(client, missing).status_code == 404
+        elapsed = time.monotonic() - started
+        assert len(reads) <= 2 + int(elapsed * 10)  # ten rechecks a second at most
+        assert len(reads) < 50
+    finally:
+        with slow.app_context():
+            db.engine.dispose()
+        app.extensions["celery"].set_default()
