@@ -41,8 +41,17 @@ class DegradedCounter:
     count = 0
 
 
-def build_record(entry: AppEntry, event: Any, received_at: datetime, max_errors: int = 50) -> dict:
-    """Validate one event and return the record that storage will write."""
+def build_record(
+    entry: AppEntry,
+    event: Any,
+    received_at: datetime,
+    max_errors: int = 50,
+    serialized: bytes | None = None,
+) -> dict:
+    """Validate one event and return the record that storage will write.
+
+    `serialized` is `canonical_json(event)` when the caller already has it.
+    """
     errors: list[dict] = []
     event_name = ""
     client_event_id = None
@@ -70,7 +79,7 @@ def build_record(entry: AppEntry, event: Any, received_at: datetime, max_errors:
         "client_event_id": client_event_id,
         "event_name": event_name,
         "payload": event,
-        "payload_hash": payload_hash(event),
+        "payload_hash": hashlib.sha256(serialized or canonical_json(event)).hexdigest(),
         "status": status,
         "errors": errors[:max_errors],
         "schema_version": schema_version,
@@ -89,8 +98,9 @@ def verdict(record: dict) -> dict:
     }
 
 
-def payload_hash(event: Any) -> str:
-    return hashlib.sha256(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()
+def canonical_json(event: Any) -> bytes:
+    """The event as compact JSON with sorted keys: what its payload hash is taken of."""
+    return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
 
 
 def keep(send: Send, records: list[dict], single: bool) -> str | None:

@@ -60,8 +60,11 @@ def _gunzip(raw: bytes, max_bytes: int) -> bytes:
             return b"".join(parts)
 
 
-def parse_json(body: bytes, max_depth: int) -> Any:
-    """Parse strict JSON and refuse documents nested deeper than `max_depth`."""
+def parse_json(body: bytes, max_depth: int | None) -> Any:
+    """Parse strict JSON and refuse documents nested deeper than `max_depth`.
+
+    With no `max_depth`, only orjson's own limit (1,024 levels) applies.
+    """
     if b"\\u0000" in body and _ESCAPED_NUL.search(body):
         raise PayloadError(
             400, "unsupported_character", "strings must not contain the NUL character (\\u0000)"
@@ -72,9 +75,20 @@ def parse_json(body: bytes, max_depth: int) -> Any:
         if "depth" in str(exc).lower() or "recursion" in str(exc).lower():
             raise _too_deep(max_depth) from None
         raise PayloadError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
-    if nesting_depth(document, max_depth) > max_depth:
+    if max_depth is not None and too_deep(body, document, max_depth):
         raise _too_deep(max_depth)
     return document
+
+
+def too_deep(serialized: bytes, document: Any, max_depth: int) -> bool:
+    """True when `document` nests deeper than `max_depth`.
+
+    Every level opens with `{` or `[`, so a document with no more of them than the limit
+    (the usual event) cannot be too deep, and the walk is skipped.
+    """
+    if serialized.count(b"{") + serialized.count(b"[") <= max_depth:
+        return False
+    return nesting_depth(document, max_depth) > max_depth
 
 
 def _too_deep(max_depth: int) -> PayloadError:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import jsonschema_rs
+import orjson
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
 
@@ -169,11 +170,8 @@ def float_rounding_only(error: ValidationError) -> bool:
 
 
 def _has_empty_key(value: Any) -> bool:
-    if isinstance(value, dict):
-        return "" in value or any(_has_empty_key(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_has_empty_key(item) for item in value)
-    return False
+    # In JSON text `"":` can only be an empty key: quotes inside strings are escaped.
+    return b'"":' in orjson.dumps(value)
 
 
 def json_pointer(parts: Iterable[Any]) -> str:

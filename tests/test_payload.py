@@ -5,9 +5,10 @@ from __future__ import annotations
 import gzip
 import tracemalloc
 
+import orjson
 import pytest
 
-from app.payload import PayloadError, decode_body, nesting_depth, parse_json
+from app.payload import PayloadError, decode_body, nesting_depth, parse_json, too_deep
 
 LIMIT = 1024 * 1024
 EVENT = b'{"eventName": "user_login", "userId": 123}'
@@ -206,3 +207,24 @@ def test_garbage_after_the_gzip_stream_is_refused():
     with pytest.raises(PayloadError) as caught:
         decode_body(gzip.compress(b"{}") + b"trailing junk", "gzip", 1024)
     assert (caught.value.status, caught.value.code) == (400, "invalid_gzip")
+
+
+def _nested(levels: int) -> dict:
+    document: dict = {}
+    for _ in range(levels - 1):
+        document = {"x": document}
+    return document
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ({"a": 1}, False),
+        ({"text": "[" * 100 + "{" * 100}, False),  # brackets in strings are not nesting
+        ({"a": [[[[1]]]]}, False),
+        (_nested(33), True),
+        (_nested(32), False),
+    ],
+)
+def test_too_deep_counts_only_real_nesting(document, expected):
+    assert too_deep(orjson.dumps(document), document, 32) is expected

@@ -10,13 +10,12 @@ from flask import Response, current_app, request
 from app.api import bp
 from app.api.errors import ApiError
 from app.api.ratelimit import check_rate_limit
-from app.ingestion import StorageUnavailable, build_record, keep, verdict
-from app.payload import decode_body, nesting_depth, parse_json
+from app.ingestion import StorageUnavailable, build_record, canonical_json, keep, verdict
+from app.payload import decode_body, parse_json, too_deep
 from app.registry import AppEntry, RegistryUnavailable
 
 QUEUED = "Event queued for processing"
 STORED_DIRECTLY = "Event stored (queue unavailable, written directly)"
-BATCH_PARSE_DEPTH = 1000  # orjson refuses deeper documents anyway
 
 
 @bp.post("/logs/<app_id>")
@@ -46,7 +45,7 @@ def ingest_batch(app_id: str) -> Response:
     entry = _authenticate(app_id)
     config = current_app.config
     # Items are depth-checked one by one below, so one deep item is refused alone.
-    document = parse_json(_read_body(), BATCH_PARSE_DEPTH)
+    document = parse_json(_read_body(), max_depth=None)
     if not isinstance(document, dict) or not isinstance(document.get("events"), list):
         raise ApiError(400, "not_a_batch", 'the body must be {"events": [...]}')
     items = document["events"]
@@ -61,11 +60,12 @@ def ingest_batch(app_id: str) -> Response:
     received_at = datetime.now(UTC)
     records, results = [], []
     for index, item in enumerate(items):
-        refusal = _item_refusal(item, config)
+        serialized = canonical_json(item)
+        refusal = _item_refusal(item, serialized, config)
         if refusal:
             results.append({"index": index, "event_id": None, "status": "rejected", **refusal})
             continue
-        record = build_record(entry, item, received_at, config["MAX_ERRORS_PER_EVENT"])
+        record = build_record(entry, item, received_at, config["MAX_ERRORS_PER_EVENT"], serialized)
         records.append(record)
         results.append({"index": index, **verdict(record)})
     task_id = _keep(records, single=False) if records else None
@@ -130,11 +130,11 @@ def _read_body() -> bytes:
     )
 
 
-def _item_refusal(item: object, config) -> dict | None:
+def _item_refusal(item: object, serialized: bytes, config) -> dict | None:
     """Refuse an item too big or too deep to store; smaller faults are stored as invalid."""
-    if len(orjson.dumps(item)) > config["MAX_EVENT_BYTES"]:
+    if len(serialized) > config["MAX_EVENT_BYTES"]:
         return _refusal("too_large", f"an event must not exceed {config['MAX_EVENT_BYTES']} bytes")
-    if nesting_depth(item, config["MAX_NESTING_DEPTH"]) > config["MAX_NESTING_DEPTH"]:
+    if too_deep(serialized, item, config["MAX_NESTING_DEPTH"]):
         return _refusal(
             "too_deep", f"JSON nesting deeper than {config['MAX_NESTING_DEPTH']} levels"
         )
