@@ -118,8 +118,9 @@ result_expires = 24 * 3600
 # Late acknowledgement: a message leaves the broker only after its task has finished.
 task_acks_late = True
 task_reject_on_worker_lost = True
-worker_prefetch_multiplier = 1
-task_track_started = True
+worker_prefetch_multiplier = int(os.environ.get("WORKER_PREFETCH_MULTIPLIER", 1))
+# STARTED would cost every task one more result write (and a read); PENDING → SUCCESS is enough.
+task_track_started = os.environ.get("TASK_TRACK_STARTED", "0") == "1"
 
 # Storage tasks: soft 5 min, hard 10 min; at most 3 retries with exponential backoff.
 STORAGE_SOFT_TIME_LIMIT = 5 * 60

@@ -53,17 +53,21 @@ WITH inserted AS (
     SELECT {_COLUMN_LIST}, now() FROM incoming_events
     ON CONFLICT DO NOTHING
     RETURNING app_id, received_at, event_name, status
-), counted AS (
-    INSERT INTO event_counts (app_id, minute, event_name, status, count)
-    SELECT app_id, date_trunc('minute', received_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
-           event_name, status, count(*)
-    FROM inserted
-    GROUP BY 1, 2, 3, 4
-    ORDER BY 1, 2, 3, 4  -- a fixed order keeps concurrent upserts from deadlocking
-    ON CONFLICT (app_id, minute, event_name, status)
-    DO UPDATE SET count = event_counts.count + excluded.count
 )
-SELECT count(*) FROM inserted
+SELECT app_id, date_trunc('minute', received_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+       event_name, status, count(*)
+FROM inserted
+GROUP BY 1, 2, 3, 4
+ORDER BY 1, 2, 3, 4
+"""
+# Last statement before COMMIT: concurrent batches queue on the same counter rows, so
+# the rows stay locked only for this statement and the commit. The order prevents
+# deadlocks between them.
+_COUNT = """
+INSERT INTO event_counts (app_id, minute, event_name, status, count)
+SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::text[], %s::int[])
+ON CONFLICT (app_id, minute, event_name, status)
+DO UPDATE SET count = event_counts.count + excluded.count
 """
 
 
@@ -103,13 +107,15 @@ def _copy_and_move(records: list[dict]) -> int:
                 connection.info["incoming_events"] = True
             cursor.copy_expert(_COPY, _csv(records))
             cursor.execute(_MOVE)
-            inserted = cursor.fetchone()[0]
+            counts = cursor.fetchall()
+            if counts:
+                cursor.execute(_COUNT, [list(column) for column in zip(*counts, strict=True)])
         db.session.commit()
     except BaseException:
         connection.info.pop("incoming_events", None)  # it may have been rolled back with us
         db.session.rollback()
         raise
-    return inserted
+    return sum(row[4] for row in counts)
 
 
 def _csv(records: list[dict]) -> io.StringIO:
