@@ -11,8 +11,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GUNICORN_THREADS", 8))
 # Recycle workers now and then, at staggered times, so slow leaks never accumulate.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 10000))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", 1000))
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 200000))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", 20000))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 30))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 keepalive = 5
