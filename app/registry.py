@@ -94,8 +94,11 @@ class Registry:
                     self._apps = self._load()
                     self._generation = generation
             except SQLAlchemyError:
-                db.session.rollback()
                 log.warning("registry refresh failed; serving the cached copy", exc_info=True)
+            finally:
+                # End the read transaction: on SQLite it would pin this request to its first
+                # snapshot, and a recheck later in the request would not see a new app.
+                db.session.rollback()
 
     def _load(self) -> dict[str, AppEntry]:
         apps = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 import shutil
 import signal
@@ -239,3 +240,44 @@ def process_tree(pid: int) -> list[psutil.Process]:
         return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
         return []
+
+
+def run_headless_locust(
+    host: str, users: int, seconds: int, csv_prefix: Path, cwd: Path, env: dict
+) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
+    """Run `locust -f test_load.py` headless; return the process (its stdout starting with
+    the failures, if any) and its stats rows by name."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            "test_load.py",
+            "--headless",
+            "-u",
+            str(users),
+            "-r",
+            str(users),
+            "-t",
+            f"{seconds}s",
+            "--host",
+            host,
+            "--csv",
+            str(csv_prefix),
+            "--only-summary",
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    rows: dict[str, dict] = {}
+    if Path(f"{csv_prefix}_stats.csv").exists():
+        with open(f"{csv_prefix}_stats.csv") as stats:
+            rows = {row["Name"]: row for row in csv.DictReader(stats)}
+    failures = Path(f"{csv_prefix}_failures.csv")
+    if failures.exists():  # keep the reasons where an assertion message shows them
+        result.stdout = failures.read_text()[-2000:] + "\n" + result.stdout
+    return result, rows

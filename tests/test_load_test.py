@@ -4,7 +4,6 @@ every user class sends requests and none fails."""
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
 import signal
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 import requests
 
 from bench import workload
-from tests.support import PROJECT_ROOT, free_port, wait_for
+from tests.support import PROJECT_ROOT, free_port, run_headless_locust, wait_for
 
 REQUEST_NAMES = {
     "MobileAppUser": "/api/logs/[app_id]",
@@ -69,36 +68,9 @@ def test_headless_run_exercises_every_user_class_without_failures(
     prefix = tmp_path / "load"
     target = make_tracked_app(schemas={workload.EVENT_NAME: workload.SCHEMA})
     env = {**os.environ, "LVD_APP_ID": target["id"], "LVD_INGEST_KEY": target["key"]}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            "test_load.py",
-            "--headless",
-            "-u",
-            "10",
-            "-r",
-            "10",
-            "-t",
-            "6s",
-            "--host",
-            web_url,
-            "--csv",
-            str(prefix),
-            "--only-summary",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    output = result.stdout[-3000:] + result.stderr[-3000:]
+    result, rows = run_headless_locust(web_url, 10, 6, prefix, PROJECT_ROOT, env)
+    output = result.stdout[:3000] + result.stderr[-2000:]
     assert result.returncode == 0, output
-    with open(f"{prefix}_stats.csv") as stats:
-        rows = {row["Name"]: row for row in csv.DictReader(stats)}
     for user, name in REQUEST_NAMES.items():
         assert int(rows.get(name, {}).get("Request Count", 0)) > 0, f"{user} sent nothing\n{output}"
     assert int(rows["Aggregated"]["Failure Count"]) == 0, output

@@ -3,7 +3,6 @@ run with zero failures, and stops cleanly on SIGTERM sent to the launcher alone.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -19,7 +18,7 @@ import psutil
 import pytest
 import requests
 
-from tests.support import PROJECT_ROOT, free_port, process_tree, wait_for
+from tests.support import PROJECT_ROOT, free_port, process_tree, run_headless_locust, wait_for
 
 SERVER_SETTINGS = (
     "DATABASE_URL",
@@ -117,38 +116,14 @@ def test_serves_202_and_stores_the_event(launcher):
 
 
 def test_short_headless_load_run_has_zero_failures(launcher, tmp_path):
-    prefix = tmp_path / "load"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            "test_load.py",
-            "--headless",
-            "-u",
-            "5",
-            "-r",
-            "5",
-            "-t",
-            "15s",  # includes creating an app and schema through the CLI
-            "--host",
-            launcher.url,
-            "--csv",
-            str(prefix),
-            "--only-summary",
-        ],
-        cwd=launcher.root,
-        env=launcher.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    # 15 s: the run includes creating an app and schema through the CLI.
+    result, rows = run_headless_locust(
+        launcher.url, 5, 15, tmp_path / "load", launcher.root, launcher.env
     )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    with open(f"{prefix}_stats.csv") as stats:
-        total = next(row for row in csv.DictReader(stats) if row["Name"] == "Aggregated")
-    assert int(total["Request Count"]) > 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert int(total["Failure Count"]) == 0
+    output = result.stdout[:3000] + result.stderr[-2000:]
+    assert result.returncode == 0, output
+    assert int(rows["Aggregated"]["Request Count"]) > 0, output
+    assert int(rows["Aggregated"]["Failure Count"]) == 0, output
 
 
 def test_the_demo_developer_logs_in_with_the_logged_code_and_sees_the_demo_app(launcher):
