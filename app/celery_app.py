@@ -9,7 +9,6 @@ from flask import Flask, has_app_context
 import celery_config
 from app.extensions import db
 from app.heartbeat import HeartbeatStep
-from app.serialization import use_orjson_for_json
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -21,7 +20,6 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
-    use_orjson_for_json()
     overrides = _overrides(app.config.get("CELERY", {}))
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(celery_config)

@@ -14,6 +14,7 @@ the database, exactly as when each request publishes for itself.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 
 Publish = Callable[[list[dict], bool], "str | None"]
@@ -35,7 +36,7 @@ class GroupPublisher:
 
     def __init__(self, max_records: int) -> None:
         self.max_records = max_records
-        self._pending: list[_Submission] = []
+        self._pending: deque[_Submission] = deque()
         self._flushing = False
         self._changed = threading.Condition()
 
@@ -69,7 +70,7 @@ class GroupPublisher:
             size = len(self._pending[0].records)
             if group and total + size > self.max_records:
                 break
-            group.append(self._pending.pop(0))
+            group.append(self._pending.popleft())
             total += size
         return group
 

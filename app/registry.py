@@ -126,5 +126,4 @@ class Registry:
             if entry is not None:
                 entry.plan[schema.event_name] = PlannedEvent(schema.version, validator)
         self._validators = validators
-        db.session.rollback()  # end the read transaction; the request holds no connection
         return apps

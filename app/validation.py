@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 import jsonschema_rs
@@ -122,20 +123,11 @@ def validate(validator: EventValidator, instance: Any, max_errors: int = 50) -> 
     if _has_empty_key(instance):
         reference_errors = validator.reference().iter_errors(instance)
         kept = (error for error in reference_errors if not float_rounding_only(error))
-        errors = _first(map(_describe_reference, kept), max_errors)
+        errors = list(islice(map(_describe_reference, kept), max_errors))
     if not errors:  # the usual case, and a guarantee that an invalid event lists an error
-        errors = _first(map(_describe, validator.fast.iter_errors(instance)), max_errors)
+        errors = list(islice(map(_describe, validator.fast.iter_errors(instance)), max_errors))
     errors.sort(key=lambda e: (e["path"], e["keyword"]))
     return errors
-
-
-def _first(errors: Iterable[dict], limit: int) -> list[dict]:
-    collected = []
-    for error in errors:
-        collected.append(error)
-        if len(collected) >= limit:
-            break
-    return collected
 
 
 def _describe(error: jsonschema_rs.ValidationError) -> dict:
