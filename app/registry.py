@@ -59,6 +59,7 @@ class Registry:
         self._rechecked_at = float("-inf")
         self._validators: dict[int, EventValidator] = {}
         self._lock = threading.Lock()
+        self._recheck_lock = threading.Lock()
 
     def app(self, app_id: str) -> AppEntry | None:
         """Return the cached app, refreshing the cache first when it is due."""
@@ -71,15 +72,15 @@ class Registry:
             raise RegistryUnavailable("the app registry could not be loaded")
         return self._apps.get(app_id)
 
-    def recheck(self) -> bool:
+    def recheck(self) -> None:
         """Check for changes now, after a miss; at most RECHECK_PER_SECOND times a second,
-        so requests naming random app ids cannot turn into a query each. True if it ran."""
-        now = time.monotonic()
-        if now - self._rechecked_at < 1 / RECHECK_PER_SECOND:
-            return False
-        self._rechecked_at = now
-        self.refresh(now=True)
-        return True
+        so requests naming random app ids cannot turn into a query each. A miss during
+        another thread's check waits for it: that check may bring the missing app."""
+        with self._recheck_lock:
+            now = time.monotonic()
+            if now - self._rechecked_at >= 1 / RECHECK_PER_SECOND:
+                self._rechecked_at = now
+                self.refresh(now=True)
 
     def refresh(self, force: bool = False, now: bool = False) -> None:
         """Reload when the generation moved; keep serving the old cache if the DB is down."""

@@ -92,10 +92,12 @@ def _authenticate(app_id: str) -> AppEntry:
     try:
         entry = registry.app(app_id)
         # A miss may be an app or key created a moment ago: look for news once, now.
-        if entry is None and registry.recheck():
+        if entry is None:
+            registry.recheck()
             entry = registry.app(app_id)
         key = request.headers.get("X-API-Key") or _bearer_token()
-        if entry is not None and key and not entry.accepts_key(key) and registry.recheck():
+        if entry is not None and key and not entry.accepts_key(key):
+            registry.recheck()
             entry = registry.app(app_id)
     except RegistryUnavailable:
         raise ApiError(
