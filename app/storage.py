@@ -1,9 +1,12 @@
 """Write records to the events table exactly once, and keep the counters equal to it.
 
-On PostgreSQL the records are streamed with COPY into a temporary table and moved with
-one `INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`; the counters are then
-upserted, in the same transaction, from the rows it really inserted. SQLite
-(standalone) uses multi-row inserts.
+On PostgreSQL the records are streamed with COPY straight into `events`, and the
+counters are upserted in the same transaction. A batch holding any record stored before
+(a redelivered message, a client's retry) makes that COPY fail as a whole; it is then
+rolled back and the batch goes the careful way: COPY into a temporary table, one
+`INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`, and counters from the rows it
+really inserted. The direct COPY costs PostgreSQL about a third less per row, and
+duplicates are rare. SQLite (standalone) uses multi-row inserts.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import io
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
+from psycopg2.errors import UniqueViolation
 from sqlalchemy.dialects import sqlite
 
 from app.extensions import db
@@ -42,10 +46,9 @@ _CREATE_STAGING = (
     f"SELECT {_COLUMN_LIST} FROM events WITH NO DATA"
 )
 # Quoted "" means NULL only in the columns where an empty string is never a value.
-_COPY = (
-    f"COPY incoming_events ({_COLUMN_LIST}) FROM STDIN "
-    "WITH (FORMAT csv, FORCE_NULL (client_event_id, schema_version, client_ts))"
-)
+_CSV_OPTIONS = "WITH (FORMAT csv, FORCE_NULL (client_event_id, schema_version, client_ts))"
+_COPY = f"COPY incoming_events ({_COLUMN_LIST}) FROM STDIN {_CSV_OPTIONS}"
+_COPY_DIRECT = f"COPY events ({_COLUMN_LIST}, stored_at) FROM STDIN {_CSV_OPTIONS}"
 _MOVE = f"""
 WITH inserted AS (
     INSERT INTO events ({_COLUMN_LIST}, stored_at)
@@ -57,11 +60,10 @@ SELECT app_id, date_trunc('minute', received_at AT TIME ZONE 'UTC') AT TIME ZONE
        event_name, status, count(*)
 FROM inserted
 GROUP BY 1, 2, 3, 4
-ORDER BY 1, 2, 3, 4
 """
 # Last statement before COMMIT: concurrent batches queue on the same counter rows, so
-# the rows stay locked only for this statement and the commit. The order prevents
-# deadlocks between them.
+# the rows stay locked only for this statement and the commit. Rows come in _sort_key
+# order, which prevents deadlocks between them.
 _COUNT = """
 INSERT INTO event_counts (app_id, minute, event_name, status, count)
 SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::text[], %s::int[])
@@ -78,7 +80,10 @@ def store_events(records: list[dict]) -> int:
     """
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
-        return _copy_and_move(records)
+        try:
+            return _copy_direct(records)
+        except UniqueViolation:
+            return _copy_and_move(records)
     if dialect == "sqlite":
         return _insert_rows(records)
     raise RuntimeError(f"unsupported database dialect {dialect!r}")
@@ -104,6 +109,35 @@ def _insert_rows(records: list[dict]) -> int:
     return len(inserted)
 
 
+def _copy_direct(records: list[dict]) -> int:
+    """COPY every record into events; raise UniqueViolation if any was stored before."""
+    connection = db.session.connection()
+    try:
+        with connection.connection.dbapi_connection.cursor() as cursor:
+            cursor.copy_expert(_COPY_DIRECT, _csv(records, stored_at=datetime.now(UTC)))
+            counts = _minute_counts(records)
+            cursor.execute(_COUNT, [list(column) for column in zip(*counts, strict=True)])
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return len(records)
+
+
+def _minute_counts(records: list[dict]) -> list[tuple]:
+    """(app_id, minute, event_name, status, count) rows in the upsert's lock order."""
+    counts = Counter(
+        (
+            record["app_id"],
+            datetime.fromisoformat(record["received_at"]).replace(second=0, microsecond=0),
+            record["event_name"],
+            record["status"],
+        )
+        for record in records
+    )
+    return [(*key, n) for key, n in sorted(counts.items(), key=lambda kv: _sort_key(kv[0]))]
+
+
 def _copy_and_move(records: list[dict]) -> int:
     connection = db.session.connection()
     try:
@@ -113,7 +147,7 @@ def _copy_and_move(records: list[dict]) -> int:
                 connection.info["incoming_events"] = True
             cursor.copy_expert(_COPY, _csv(records))
             cursor.execute(_MOVE)
-            counts = cursor.fetchall()
+            counts = sorted(cursor.fetchall(), key=_sort_key)  # the direct path's lock order
             if counts:
                 cursor.execute(_COUNT, [list(column) for column in zip(*counts, strict=True)])
         db.session.commit()
@@ -124,7 +158,9 @@ def _copy_and_move(records: list[dict]) -> int:
     return sum(row[4] for row in counts)
 
 
-def _csv(records: list[dict]) -> io.StringIO:
+def _csv(records: list[dict], stored_at: datetime | None = None) -> io.StringIO:
+    """The records as CSV in COPY_COLUMNS order, plus stored_at when one is given."""
+    extra = () if stored_at is None else (stored_at.isoformat(),)
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
     writer.writerows(
@@ -140,6 +176,7 @@ def _csv(records: list[dict]) -> io.StringIO:
             record.get("schema_version"),
             record.get("client_ts"),
             record["received_at"],
+            *extra,
         )
         for record in records
     )
@@ -176,7 +213,8 @@ def _count(rows: Iterator[dict]) -> None:
 
 
 def _sort_key(key: tuple) -> tuple:
-    app_id, minute, name, status = key
+    """One lock order for every writer of the counters, so none deadlocks another."""
+    app_id, minute, name, status = key[:4]
     return (str(app_id), minute, name, status)
 
 

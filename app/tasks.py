@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+import orjson
 from celery import Task, shared_task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 from flask import current_app
@@ -29,9 +30,17 @@ def process_event_async(self: Task, record: dict) -> dict:
 
 
 @shared_task(name="process_event_batch", bind=True, max_retries=STORAGE_MAX_RETRIES)
-def process_event_batch(self: Task, records: list[dict]) -> dict:
-    """Store a batch of validated events in one transaction."""
-    return _store_or_retry(self, records)
+def process_event_batch(self: Task, records: list[dict] | str) -> dict:
+    """Store a batch of validated events in one transaction.
+
+    `records` is a list, or the same list as JSON text (`ingestion.pack_records`).
+    """
+    return _store_or_retry(self, unpack_records(records))
+
+
+def unpack_records(records: list[dict] | str) -> list[dict]:
+    """The records of a batch message, whichever form it carries them in."""
+    return orjson.loads(records) if isinstance(records, str) else records
 
 
 def _store_or_retry(task: Task, records: list[dict]) -> dict:
