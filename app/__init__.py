@@ -59,11 +59,13 @@ def create_app(config: dict | None = None) -> Flask:
 
     from app.api import bp as api_bp
     from app.auth import bp as auth_bp
+    from app.cookie_sessions import PagesOnlySessionInterface
     from app.dashboard import bp as dashboard_bp
     from app.health import bp as health_bp
     from app.pages import bp as pages_bp
 
     csrf.exempt(api_bp)  # the ingestion API authenticates with ingest keys, not cookies
+    app.session_interface = PagesOnlySessionInterface(api_bp.url_prefix)
     app.register_blueprint(api_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)

@@ -21,24 +21,32 @@ Publish = Callable[[list[dict], bool], "str | None"]
 
 
 class _Submission:
-    __slots__ = ("records", "single", "done", "task_id", "error")
+    __slots__ = ("records", "single", "done", "lead", "task_id", "error", "wake")
 
     def __init__(self, records: list[dict], single: bool) -> None:
         self.records = records
         self.single = single
         self.done = False
+        self.lead = False  # handed the publishing by the previous leader
         self.task_id: str | None = None
         self.error: BaseException | None = None
+        # Held until the submission is done or must lead: the cheapest wake-up there is.
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class GroupPublisher:
-    """Publishes the records of concurrent requests together, one message per flush."""
+    """Publishes the records of concurrent requests together, one message per flush.
+
+    Each waiting request is woken exactly once: when its records are out, or when it is
+    handed the publishing. A shared condition would wake every waiter on every flush.
+    """
 
     def __init__(self, max_records: int) -> None:
         self.max_records = max_records
         self._pending: deque[_Submission] = deque()
         self._flushing = False
-        self._changed = threading.Condition()
+        self._mutex = threading.Lock()
 
     def keep(self, records: list[dict], single: bool, publish: Publish) -> str | None:
         """Return the task id the records travel in (None: stored directly); raise on failure.
@@ -46,22 +54,36 @@ class GroupPublisher:
         `publish(records, single)` sends one message; it runs in the leader's thread.
         """
         mine = _Submission(records, single)
-        with self._changed:
+        with self._mutex:
             self._pending.append(mine)
+            leading = not self._flushing
+            self._flushing = True
+        if not leading:
+            mine.wake.acquire()
+            if mine.done:
+                return _outcome(mine)
+        self._lead(mine, publish)
+        return _outcome(mine)
+
+    def _lead(self, mine: _Submission, publish: Publish) -> None:
+        """Publish groups until `mine` is out, then hand over to the oldest waiter."""
         while True:
-            with self._changed:
-                while not mine.done and self._flushing:
-                    self._changed.wait()
+            with self._mutex:
                 if mine.done:
-                    return _outcome(mine)
-                self._flushing = True
+                    if self._pending:
+                        successor = self._pending[0]
+                        successor.lead = True
+                        successor.wake.release()
+                    else:
+                        self._flushing = False
+                    return
                 group = self._take_group()
             try:
                 self._flush(group, publish)
             finally:
-                with self._changed:
-                    self._flushing = False
-                    self._changed.notify_all()
+                for submission in group:
+                    if submission is not mine:
+                        submission.wake.release()
 
     def _take_group(self) -> list[_Submission]:
         """Take waiting submissions, oldest first, up to max_records (at least one)."""

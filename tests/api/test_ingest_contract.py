@@ -424,3 +424,14 @@ def test_same_event_id_in_two_apps_is_stored_twice(app, client, make_tracked_app
         assert wait_for_success(client, answer["task_id"])["result"]["stored"] == 1
     assert count_client_event(app, first["id"], "shared-id") == 1
     assert count_client_event(app, second["id"], "shared-id") == 1
+
+
+def test_api_answers_neither_read_nor_set_a_session_cookie(client, tracked):
+    client.set_cookie("session", "not-a-valid-signed-session")
+    response = post_event(client, tracked, {"eventName": "user_login", "userId": 1})
+    assert response.status_code == 202
+    assert "Cookie" not in response.headers.get("Vary", "")
+    assert "Set-Cookie" not in response.headers
+    page = client.get("/auth/login")
+    assert page.status_code == 200
+    assert "Cookie" in page.headers.get("Vary", "")  # pages still use the cookie session
