@@ -52,7 +52,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["ingest_rate_limiter"] = IngestRateLimiter(
         app.config["RATELIMIT_STORAGE_URI"], app.config["INGEST_RATE_LIMIT"]
     )
-    app.extensions["publisher"] = GroupPublisher(app.config["PUBLISH_GROUP_MAX_EVENTS"])
+    app.extensions["publisher"] = GroupPublisher(
+        app.config["PUBLISH_GROUP_MAX_EVENTS"], app.config["PUBLISH_LINGER_MS"] / 1000
+    )
     throttle.init_app(app)
     celery_app = celery_init_app(app)
     app.extensions["task_sender"] = task_sender(celery_app)

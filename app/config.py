@@ -80,6 +80,7 @@ class Config:
         self.MAX_NESTING_DEPTH = _env_int("MAX_NESTING_DEPTH", 32)
         self.MAX_BATCH_EVENTS = _env_int("MAX_BATCH_EVENTS", 500)
         self.PUBLISH_GROUP_MAX_EVENTS = _env_int("PUBLISH_GROUP_MAX_EVENTS", 500)
+        self.PUBLISH_LINGER_MS = _env_float("PUBLISH_LINGER_MS", 2.0)
         self.MAX_ERRORS_PER_EVENT = _env_int("MAX_ERRORS_PER_EVENT", 50)
         self.REGISTRY_REFRESH_SECONDS = _env_float("REGISTRY_REFRESH_SECONDS", 1.0)
         self.RETRY_AFTER_SECONDS = _env_int("RETRY_AFTER_SECONDS", 5)

@@ -7,6 +7,10 @@ while a message is in flight wait for the next leader. Under load many events tr
 one message, so both the web process and the storage workers handle fewer messages;
 alone, a request publishes its own records at once, with no added delay.
 
+Like PostgreSQL's `commit_delay`, a leader may wait a moment before publishing, but only
+while other requests of the process are still validating (`arriving`) and only up to
+`linger` seconds: it then takes them along instead of leaving each its own message.
+
 Every request is answered only after its records are in the broker, or (degraded) in
 the database, exactly as when each request publishes for itself.
 """
@@ -14,8 +18,10 @@ the database, exactly as when each request publishes for itself.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 Publish = Callable[[list[dict], bool], "str | None"]
 
@@ -42,11 +48,36 @@ class GroupPublisher:
     handed the publishing. A shared condition would wake every waiter on every flush.
     """
 
-    def __init__(self, max_records: int) -> None:
+    def __init__(self, max_records: int, linger: float = 0.0) -> None:
         self.max_records = max_records
+        self.linger = linger
         self._pending: deque[_Submission] = deque()
         self._flushing = False
         self._mutex = threading.Lock()
+        self._arriving = 0  # requests inside arriving() that have not handed records over
+        self._lingering = False
+        self._joined = threading.Condition(self._mutex)
+        self._local = threading.local()
+
+    @contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Mark a request that is about to hand records over; a leader may wait for it."""
+        with self._mutex:
+            self._arriving += 1
+        self._local.counted = True
+        try:
+            yield
+        finally:
+            if self._local.counted:  # left without handing records over (refused, failed)
+                with self._mutex:
+                    self._arrived()
+
+    def _arrived(self) -> None:
+        """Count one arriving request out (the mutex is held)."""
+        self._local.counted = False
+        self._arriving -= 1
+        if self._lingering:
+            self._joined.notify()
 
     def keep(self, records: list[dict], single: bool, publish: Publish) -> str | None:
         """Return the task id the records travel in (None: stored directly); raise on failure.
@@ -55,6 +86,8 @@ class GroupPublisher:
         """
         mine = _Submission(records, single)
         with self._mutex:
+            if getattr(self._local, "counted", False):
+                self._arrived()
             self._pending.append(mine)
             leading = not self._flushing
             self._flushing = True
@@ -77,6 +110,7 @@ class GroupPublisher:
                     else:
                         self._flushing = False
                     return
+                self._linger()
                 group = self._take_group()
             try:
                 self._flush(group, publish)
@@ -84,6 +118,21 @@ class GroupPublisher:
                 for submission in group:
                     if submission is not mine:
                         submission.wake.release()
+
+    def _linger(self) -> None:
+        """Wait, at most `linger` seconds, for requests still validating (mutex held)."""
+        if not (self.linger and self._arriving):
+            return
+        deadline = time.monotonic() + self.linger
+        self._lingering = True
+        try:
+            while self._arriving and sum(len(s.records) for s in self._pending) < self.max_records:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._joined.wait(left)
+        finally:
+            self._lingering = False
 
     def _take_group(self) -> list[_Submission]:
         """Take waiting submissions, oldest first, up to max_records (at least one)."""

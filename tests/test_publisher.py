@@ -115,3 +115,48 @@ def test_groups_stop_at_max_records_and_never_split_a_batch(sizes, groups):
         first += len(group)
     assert sent == expected
     assert all(not isinstance(result, Exception) for result in results.values())
+
+
+def _arrive_then_keep(publisher, publish, records, go: threading.Event, results, index):
+    """A request that enters arriving() at once but hands its records over only on `go`."""
+    entered = threading.Event()
+
+    def run():
+        with publisher.arriving():
+            entered.set()
+            go.wait(10)
+            results[index] = publisher.keep(records, True, publish)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert entered.wait(5)
+    return thread
+
+
+def test_a_leader_waits_for_a_request_still_validating_and_takes_it_along():
+    publisher, publish = GroupPublisher(500, linger=5.0), RecordingPublish()
+    go, results = threading.Event(), {}
+    late = _arrive_then_keep(publisher, publish, [{"id": "late"}], go, results, 1)
+    leader = _in_thread(publisher, publish, [{"id": "early"}], True, results, 0)
+    wait_for(lambda: publisher._lingering, timeout=5)
+    assert publish.calls == []  # the leader is waiting, not publishing alone
+    go.set()
+    leader.join(5)
+    late.join(5)
+    assert len(publish.calls) == 1
+    assert sorted(record["id"] for record in publish.calls[0][0]) == ["early", "late"]
+    assert results == {0: "task-1", 1: "task-1"}
+
+
+def test_a_leader_waits_at_most_linger_and_never_for_a_request_that_gave_up():
+    publisher, publish = GroupPublisher(500, linger=0.05), RecordingPublish()
+    go, results = threading.Event(), {}
+    slow = _arrive_then_keep(publisher, publish, [{"id": "slow"}], go, results, 1)
+    assert publisher.keep([{"id": "alone"}], True, publish) == "task-1"  # linger ran out
+    go.set()
+    slow.join(5)
+    assert [call[0] for call in publish.calls] == [[{"id": "alone"}], [{"id": "slow"}]]
+
+    with pytest.raises(ValueError), publisher.arriving():
+        raise ValueError("refused while validating")
+    assert publisher._arriving == 0  # a refused request is never waited for

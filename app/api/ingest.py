@@ -22,6 +22,11 @@ STORED_DIRECTLY = "Event stored (queue unavailable, written directly)"
 def ingest_event(app_id: str) -> Response:
     """Validate one event and queue it for storage."""
     entry = _authenticate(app_id)
+    with current_app.extensions["publisher"].arriving():
+        return _accept_event(entry)
+
+
+def _accept_event(entry: AppEntry) -> Response:
     config = current_app.config
     body = _read_body()
     if len(body) > config["MAX_EVENT_BYTES"]:
@@ -43,6 +48,11 @@ def ingest_event(app_id: str) -> Response:
 def ingest_batch(app_id: str) -> Response:
     """Validate a batch of events and queue them as one storage task."""
     entry = _authenticate(app_id)
+    with current_app.extensions["publisher"].arriving():
+        return _accept_batch(entry)
+
+
+def _accept_batch(entry: AppEntry) -> Response:
     config = current_app.config
     # Items are depth-checked one by one below, so one deep item is refused alone.
     document = parse_json(_read_body(), max_depth=None)
