@@ -92,3 +92,49 @@ def test_a_failed_batch_leaves_nothing_behind_and_the_next_one_works(app, make_t
         assert store_events([good]) == 1
         app_id = uuid.UUID(target["id"])
         assert db.session.scalar(select(func.count()).where(Event.app_id == app_id)) == 1
+
+
+def test_direct_copy_counts_per_minute_and_event_like_the_careful_path(app, make_tracked_app):
+    target = make_tracked_app()
+    at = [
+        datetime(2026, 11, 21, 9, 0, 59, 999999, tzinfo=UTC),
+        datetime(2026, 11, 21, 9, 1, 0, tzinfo=UTC),
+    ]
+    fresh = [
+        _record(target["id"], received_at=at[n % 2].isoformat(), event_name=name, status=status)
+        for n, (name, status) in enumerate(
+            [("b", "valid"), ("a", "invalid"), ("b", "valid"), ("a", "valid")] * 5
+        )
+    ]
+    again = fresh[:3] + [_record(target["id"], received_at=at[0].isoformat(), event_name="a")]
+    with app.app_context():
+        assert store_events(fresh) == 20  # no duplicate: the direct COPY
+        assert store_events(again) == 1  # holds stored records: the careful path
+        app_id = uuid.UUID(target["id"])
+        counts = {
+            (row.minute.minute, row.event_name, row.status): row.count
+            for row in db.session.scalars(select(EventCount).where(EventCount.app_id == app_id))
+        }
+        stored_at = db.session.scalars(select(Event.stored_at).where(Event.app_id == app_id))
+        assert all(moment is not None for moment in stored_at)
+    assert counts == {
+        (0, "b", "valid"): 10,
+        (1, "a", "invalid"): 5,
+        (1, "a", "valid"): 5,
+        (0, "a", "valid"): 1,  # the one new record of the second batch
+    }
+
+
+def test_a_batch_task_stores_records_sent_as_json_text(app, make_tracked_app):
+    from app.ingestion import pack_records
+    from app.tasks import process_event_batch
+
+    target = make_tracked_app()
+    records = [_record(target["id"], payload={"n": n, "text": 'say "hi"'}) for n in range(3)]
+    with app.app_context():
+        result = process_event_batch.apply(args=(pack_records(records),)).get()
+        stored = db.session.scalars(
+            select(Event.payload).where(Event.app_id == uuid.UUID(target["id"]))
+        ).all()
+    assert result == {"received": 3, "stored": 3, "duplicates": 0}
+    assert sorted(payload["n"] for payload in stored) == [0, 1, 2]
