@@ -59,10 +59,17 @@ VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 60))
 RESTORE_INTERVAL = int(os.environ.get("CELERY_RESTORE_INTERVAL", 10))
 
 
+def broker_transport_for(url: str) -> str | None:
+    """Our Redis transport (app/broker_redis.py) for redis:// brokers; None: the URL's."""
+    return "app.broker_redis:Transport" if urlparse(url).scheme in ("redis", "rediss") else None
+
+
 def _transport_options(url: str) -> dict:
     scheme = urlparse(url).scheme
     if scheme.startswith("redis") or scheme == "rediss":
         return {
+            # One list per queue: a consumer can then move each message atomically.
+            "priority_steps": [0],
             "visibility_timeout": VISIBILITY_TIMEOUT,
             "unacked_restore_interval": RESTORE_INTERVAL,
             "unacked_restore_throttle": 1,
@@ -91,6 +98,7 @@ def publish_only(url: str) -> str:
 
 
 result_backend = publish_only(result_backend)
+broker_transport = broker_transport_for(broker_url)
 broker_transport_options = _transport_options(broker_url)
 result_backend_transport_options = {
     "visibility_timeout": VISIBILITY_TIMEOUT,
@@ -127,6 +135,12 @@ STORAGE_SOFT_TIME_LIMIT = 5 * 60
 STORAGE_TIME_LIMIT = 10 * 60
 STORAGE_MAX_RETRIES = 3
 STORAGE_RETRY_BACKOFF = float(os.environ.get("STORAGE_RETRY_BACKOFF", 2))
+# Small storage messages wait up to STORAGE_BATCH_WAIT_MS, or until this many bytes of
+# them wait, and are then stored in one transaction (app/storage_batching.py); 0 turns
+# that off. A message over 1/16 of it is stored alone. At most MAX_HELD wait at a time.
+STORAGE_BATCH_MAX_BYTES = int(os.environ.get("STORAGE_BATCH_MAX_BYTES", 1024 * 1024))
+STORAGE_BATCH_WAIT_MS = float(os.environ.get("STORAGE_BATCH_WAIT_MS", 50))
+STORAGE_BATCH_MAX_HELD = int(os.environ.get("STORAGE_BATCH_MAX_HELD", 2000))
 task_annotations = {
     name: {"soft_time_limit": STORAGE_SOFT_TIME_LIMIT, "time_limit": STORAGE_TIME_LIMIT}
     for name in STORAGE_TASKS

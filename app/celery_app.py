@@ -26,6 +26,7 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.conf.update(overrides)
     # Set as backend_cls because Celery prefers the raw CELERY_RESULT_BACKEND to settings.
     celery_app.backend_cls = overrides.get("result_backend") or celery_config.result_backend
+    celery_app.flask_app = app  # for work that runs outside a task (storage_batching)
     celery_app.set_default()
     celery_app.steps["worker"].add(_HeartbeatInContext(app))
     app.extensions["celery"] = celery_app
@@ -48,6 +49,9 @@ def _overrides(settings: dict) -> dict:
     if "broker_url" in settings:
         settings.setdefault("broker_read_url", settings["broker_url"])
         settings.setdefault("broker_write_url", settings["broker_url"])
+        settings.setdefault(
+            "broker_transport", celery_config.broker_transport_for(settings["broker_url"])
+        )
     if "result_backend" in settings:
         settings["result_backend"] = celery_config.publish_only(settings["result_backend"])
     return settings

@@ -113,11 +113,11 @@ class RedisTaskPublisher:
 
 def task_sender(celery_app: Celery) -> Send:
     """Return send(task_name, args, task_id, argsrepr) for this app's broker."""
+    url = celery_app.conf.broker_write_url or celery_app.conf.broker_url or ""
     with celery_app.connection_for_write() as connection:
-        transport = connection.transport_cls
-        url = connection.as_uri(include_password=True)
+        driver = connection.transport.driver_type
         options = dict(connection.transport_options or {})
-    if transport in ("redis", "rediss") and "sentinel" not in url:
+    if driver == "redis" and url.startswith(("redis://", "rediss://")):
         return RedisTaskPublisher(celery_app, url, options.get("global_keyprefix", "")).send
     return _celery_sender(celery_app)
 

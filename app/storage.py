@@ -72,6 +72,24 @@ DO UPDATE SET count = event_counts.count + excluded.count
 """
 
 
+class AlreadyStored(Exception):
+    """A record of the batch was stored before; nothing of the batch was written."""
+
+
+def store_all_new(records: list[dict]) -> None:
+    """Store records none of which is stored yet, in one transaction, or raise AlreadyStored."""
+    dialect = db.session.get_bind().dialect.name
+    try:
+        if dialect == "postgresql":
+            _copy_direct(records)
+        elif dialect == "sqlite":
+            _insert_rows(records, all_new=True)
+        else:
+            raise RuntimeError(f"unsupported database dialect {dialect!r}")
+    except UniqueViolation as exc:
+        raise AlreadyStored(str(exc)) from exc
+
+
 def store_events(records: list[dict]) -> int:
     """Insert the records not stored yet, in one transaction; return how many were new.
 
@@ -89,7 +107,7 @@ def store_events(records: list[dict]) -> int:
     raise RuntimeError(f"unsupported database dialect {dialect!r}")
 
 
-def _insert_rows(records: list[dict]) -> int:
+def _insert_rows(records: list[dict], all_new: bool = False) -> int:
     rows = [_row(record) for record in records]
     try:
         inserted: set[uuid.UUID] = set()
@@ -101,6 +119,8 @@ def _insert_rows(records: list[dict]) -> int:
                 .returning(Event.__table__.c.id)
             )
             inserted.update(db.session.scalars(statement))
+        if all_new and len(inserted) < len(rows):
+            raise AlreadyStored(f"{len(rows) - len(inserted)} record(s) stored before")
         _count(row for row in rows if row["id"] in inserted)
         db.session.commit()
     except BaseException:

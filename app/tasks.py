@@ -23,13 +23,21 @@ from celery_config import STORAGE_MAX_RETRIES, STORAGE_RETRY_BACKOFF
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="process_event_async", bind=True, max_retries=STORAGE_MAX_RETRIES)
+# Small storage messages are stored several at a time (app/storage_batching.py).
+GROUPED = "app.storage_batching:grouped"
+
+
+@shared_task(
+    name="process_event_async", bind=True, max_retries=STORAGE_MAX_RETRIES, Strategy=GROUPED
+)
 def process_event_async(self: Task, record: dict) -> dict:
     """Store one validated event."""
     return _store_or_retry(self, [record])
 
 
-@shared_task(name="process_event_batch", bind=True, max_retries=STORAGE_MAX_RETRIES)
+@shared_task(
+    name="process_event_batch", bind=True, max_retries=STORAGE_MAX_RETRIES, Strategy=GROUPED
+)
 def process_event_batch(self: Task, records: list[dict] | str) -> dict:
     """Store a batch of validated events in one transaction.
 

@@ -1,0 +1,201 @@
+"""Worker side of storage: many small storage messages, one job and one transaction.
+
+Celery runs one task per message. For a message holding a few events, the work around
+it (the hand-off to a pool child, a transaction, a result write) costs far more than
+storing the events. The storage tasks' strategy (what the worker's main process does
+with their messages) therefore holds small messages back for up to
+STORAGE_BATCH_WAIT_MS, or until STORAGE_BATCH_MAX_BYTES of them wait, and hands them to
+a pool child as one job. The child stores every record with one COPY and one commit,
+then writes each message's result. Each message is acknowledged only after that commit.
+
+Anything unusual takes Celery's own path, message by message:
+- a retry or a message with an ETA;
+- a big message, which already makes a good transaction alone;
+- every message of a group whose store failed in any way (a record stored before, a
+  database error, a killed child).
+That path's retries, dead-lettering and exactly-once storage are unchanged. A message
+held here and never acknowledged (the worker died) is redelivered like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+
+from celery import current_app as current_celery
+from celery import states
+from celery.app import trace as celery_trace
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.worker import strategy as celery_strategy
+from sqlalchemy.exc import SQLAlchemyError
+
+import celery_config
+from app.storage import AlreadyStored, store_all_new
+from app.tasks import unpack_records
+
+log = logging.getLogger(__name__)
+_received_log = logging.getLogger(celery_strategy.__name__)
+
+Handler = Callable[..., None]
+
+
+class _Held:
+    """One message held back, and what Celery's own path needs to take it over."""
+
+    __slots__ = ("message", "body", "ack", "reject", "callbacks", "fallback", "counted")
+
+    def __init__(self, message, body, ack, reject, callbacks, fallback: Handler) -> None:
+        self.message = message
+        self.body = body
+        self.ack = ack
+        self.reject = reject
+        self.callbacks = callbacks
+        self.fallback = fallback
+        self.counted = False  # holds one extra unit of prefetch
+
+    def job(self) -> tuple[str, object]:
+        """(task id, the task's one argument): what the pool child stores."""
+        args, _kwargs, _embed = self.message.payload
+        return self.message.headers["id"], args[0]
+
+
+class StorageBatcher:
+    """Collects small storage messages in the worker's main process and flushes them."""
+
+    def __init__(self, consumer, max_bytes: int, wait_seconds: float, max_held: int) -> None:
+        self.consumer = consumer
+        self.max_bytes = max_bytes
+        self.small_bytes = max(1, max_bytes // 16)
+        self.wait_seconds = wait_seconds
+        self.max_held = max_held
+        self._buffer: list[_Held] = []
+        self._buffered_bytes = 0
+        self._held = 0
+        self._timer = None
+
+    def offer(self, message, body, ack, reject, callbacks, fallback: Handler) -> bool:
+        """Hold the message for a group job; False: it takes Celery's own path now."""
+        headers = message.headers
+        size = len(message.body)
+        if (
+            self.max_bytes <= 0
+            or size > self.small_bytes
+            or headers.get("eta")
+            or headers.get("retries")
+            or headers.get("expires")
+        ):
+            return False
+        held = _Held(message, body, ack, reject, callbacks, fallback)
+        if _received_log.isEnabledFor(logging.INFO):  # the line Celery's own path writes
+            context = {
+                "id": headers["id"],
+                "name": headers["task"],
+                "args": headers.get("argsrepr", ""),
+                "kwargs": headers.get("kwargsrepr", ""),
+                "eta": None,
+            }
+            _received_log.info(celery_trace.LOG_RECEIVED, context, extra={"data": context})
+        if self._held < self.max_held:
+            # Like an ETA task: a held message must not stop the next from arriving.
+            self.consumer.qos.increment_eventually()
+            held.counted = True
+            self._held += 1
+        self._buffer.append(held)
+        self._buffered_bytes += size
+        if self._buffered_bytes >= self.max_bytes:
+            self.flush()
+        elif self._timer is None:
+            self._timer = self.consumer.timer.call_after(self.wait_seconds, self.flush)
+        return True
+
+    def flush(self) -> None:
+        """Hand every held message to a pool child as one job."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        group, self._buffer, self._buffered_bytes = self._buffer, [], 0
+        if not group:
+            return
+        try:
+            jobs = [held.job() for held in group]
+        except Exception:  # an undecodable message: let Celery's path report it
+            log.exception("could not read a held storage message")
+            self._take_own_path(group)
+            return
+        self.consumer.pool.apply_async(
+            store_group,
+            (jobs,),
+            callback=partial(self._finished, group),
+            error_callback=partial(self._failed, group),
+            soft_timeout=celery_config.STORAGE_SOFT_TIME_LIMIT,
+            timeout=celery_config.STORAGE_TIME_LIMIT,
+        )
+
+    def _finished(self, group: list[_Held], stored: bool) -> None:
+        if not stored:
+            self._take_own_path(group)
+            return
+        errors = self.consumer.connection_errors
+        for held in group:
+            held.ack(log, errors)
+            self._release(held)
+
+    def _failed(self, group: list[_Held], exc: BaseException) -> None:
+        log.warning("storing %d held message(s) together failed: %r", len(group), exc)
+        self._take_own_path(group)
+
+    def _take_own_path(self, group: list[_Held]) -> None:
+        for held in group:
+            self._release(held)
+            held.fallback(held.message, held.body, held.ack, held.reject, held.callbacks)
+
+    def _release(self, held: _Held) -> None:
+        if held.counted:
+            held.counted = False
+            self._held -= 1
+            self.consumer.qos.decrement_eventually()
+
+
+def grouped(task, app, consumer, **kwargs) -> Handler:
+    """Celery strategy of the storage tasks: hold small messages for a group job."""
+    fallback = celery_strategy.default(task, app, consumer, **kwargs)
+    batcher = getattr(consumer, "storage_batcher", None)
+    if batcher is None:  # one per worker, shared by both storage tasks
+        batcher = consumer.storage_batcher = StorageBatcher(
+            consumer,
+            celery_config.STORAGE_BATCH_MAX_BYTES,
+            celery_config.STORAGE_BATCH_WAIT_MS / 1000,
+            celery_config.STORAGE_BATCH_MAX_HELD,
+        )
+
+    def task_message_handler(message, body, ack, reject, callbacks, **options) -> None:
+        if not batcher.offer(message, body, ack, reject, callbacks, fallback):
+            fallback(message, body, ack, reject, callbacks, **options)
+
+    return task_message_handler
+
+
+def store_group(jobs: list[tuple[str, object]]) -> bool:
+    """Store the records of several messages in one transaction and write their results.
+
+    Runs in a pool child. False: nothing was stored (a record was stored before, or
+    storage failed) and each message must take Celery's own path.
+    """
+    celery_app = current_celery._get_current_object()
+    per_message = [(task_id, _records(argument)) for task_id, argument in jobs]
+    with celery_app.flask_app.app_context():
+        try:
+            store_all_new([record for _task_id, records in per_message for record in records])
+        except (AlreadyStored, SQLAlchemyError, SoftTimeLimitExceeded) as exc:
+            log.info("group of %d message(s) goes message by message: %r", len(jobs), exc)
+            return False
+    for task_id, records in per_message:
+        outcome = {"received": len(records), "stored": len(records), "duplicates": 0}
+        celery_app.backend.store_result(task_id, outcome, states.SUCCESS)
+    return True
+
+
+def _records(argument: object) -> list[dict]:
+    """A storage task's argument as a list of records (one record, a list, JSON text)."""
+    return [argument] if isinstance(argument, dict) else unpack_records(argument)
