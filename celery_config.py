@@ -135,9 +135,9 @@ STORAGE_SOFT_TIME_LIMIT = 5 * 60
 STORAGE_TIME_LIMIT = 10 * 60
 STORAGE_MAX_RETRIES = 3
 STORAGE_RETRY_BACKOFF = float(os.environ.get("STORAGE_RETRY_BACKOFF", 2))
-# Small storage messages wait up to STORAGE_BATCH_WAIT_MS, or until this many bytes of
-# them wait, and are then stored in one transaction (app/storage_batching.py); 0 turns
-# that off. A message over 1/16 of it is stored alone. At most MAX_HELD wait at a time.
+# Storage messages wait up to STORAGE_BATCH_WAIT_MS, or until this many bytes of them
+# wait, and are then stored in one transaction (app/storage_batching.py); 0 turns that
+# off. Held messages raise the prefetch up to MAX_HELD of them and 8 x MAX_BYTES.
 STORAGE_BATCH_MAX_BYTES = int(os.environ.get("STORAGE_BATCH_MAX_BYTES", 1024 * 1024))
 STORAGE_BATCH_WAIT_MS = float(os.environ.get("STORAGE_BATCH_WAIT_MS", 50))
 STORAGE_BATCH_MAX_HELD = int(os.environ.get("STORAGE_BATCH_MAX_HELD", 2000))

@@ -1,16 +1,18 @@
-"""Worker side of storage: many small storage messages, one job and one transaction.
+"""Worker side of storage: several storage messages, one job and one transaction.
 
 Celery runs one task per message. For a message holding a few events, the work around
 it (the hand-off to a pool child, a transaction, a result write) costs far more than
-storing the events. The storage tasks' strategy (what the worker's main process does
-with their messages) therefore holds small messages back for up to
-STORAGE_BATCH_WAIT_MS, or until STORAGE_BATCH_MAX_BYTES of them wait, and hands them to
-a pool child as one job. The child stores every record with one COPY and one commit,
-then writes each message's result. Each message is acknowledged only after that commit.
+storing the events; for a big one, Celery's main process decodes the whole body and
+pickles the decoded arguments to the child beside the body, which decodes it again.
+The storage tasks' strategy (what the worker's main process does with their messages)
+therefore holds messages back for up to STORAGE_BATCH_WAIT_MS, or until
+STORAGE_BATCH_MAX_BYTES of them wait, and hands their still encoded bodies to a pool
+child as one job. The child decodes them, stores every record with one COPY and one
+commit, then writes each message's result. Each message is acknowledged only after
+that commit.
 
 Anything unusual takes Celery's own path, message by message:
-- a retry or a message with an ETA;
-- a big message, which already makes a good transaction alone;
+- a retry, or a message with an ETA or an expiry;
 - every message of a group whose store failed in any way (a record stored before, a
   database error, a killed child).
 That path's retries, dead-lettering and exactly-once storage are unchanged. A message
@@ -28,6 +30,7 @@ from celery import states
 from celery.app import trace as celery_trace
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.worker import strategy as celery_strategy
+from kombu.serialization import loads, prepare_accept_content
 from sqlalchemy.exc import SQLAlchemyError
 
 import celery_config
@@ -43,9 +46,10 @@ Handler = Callable[..., None]
 class _Held:
     """One message held back, and what Celery's own path needs to take it over."""
 
-    __slots__ = ("message", "body", "ack", "reject", "callbacks", "fallback", "counted")
+    __slots__ = ("message", "body", "ack", "reject", "callbacks", "fallback", "counted", "size")
 
     def __init__(self, message, body, ack, reject, callbacks, fallback: Handler) -> None:
+        self.size = len(message.body)
         self.message = message
         self.body = body
         self.ack = ack
@@ -54,10 +58,14 @@ class _Held:
         self.fallback = fallback
         self.counted = False  # holds one extra unit of prefetch
 
-    def job(self) -> tuple[str, object]:
-        """(task id, the task's one argument): what the pool child stores."""
-        args, _kwargs, _embed = self.message.payload
-        return self.message.headers["id"], args[0]
+    def job(self) -> tuple[str, bytes, str, str]:
+        """What the pool child stores: the task id and the still encoded message body.
+
+        The body is decoded only in the child: Celery's own path decodes it in the main
+        process too, and pickles the decoded arguments to the child beside the body.
+        """
+        message = self.message
+        return message.headers["id"], message.body, message.content_type, message.content_encoding
 
 
 class StorageBatcher:
@@ -66,21 +74,19 @@ class StorageBatcher:
     def __init__(self, consumer, max_bytes: int, wait_seconds: float, max_held: int) -> None:
         self.consumer = consumer
         self.max_bytes = max_bytes
-        self.small_bytes = max(1, max_bytes // 16)
         self.wait_seconds = wait_seconds
         self.max_held = max_held
         self._buffer: list[_Held] = []
         self._buffered_bytes = 0
         self._held = 0
+        self._held_bytes = 0
         self._timer = None
 
     def offer(self, message, body, ack, reject, callbacks, fallback: Handler) -> bool:
         """Hold the message for a group job; False: it takes Celery's own path now."""
         headers = message.headers
-        size = len(message.body)
         if (
             self.max_bytes <= 0
-            or size > self.small_bytes
             or headers.get("eta")
             or headers.get("retries")
             or headers.get("expires")
@@ -96,13 +102,15 @@ class StorageBatcher:
                 "eta": None,
             }
             _received_log.info(celery_trace.LOG_RECEIVED, context, extra={"data": context})
-        if self._held < self.max_held:
+        if self._held < self.max_held and self._held_bytes < 8 * self.max_bytes:
             # Like an ETA task: a held message must not stop the next from arriving.
+            # Past the bounds, held messages fill the pool's own prefetch instead.
             self.consumer.qos.increment_eventually()
             held.counted = True
             self._held += 1
+            self._held_bytes += held.size
         self._buffer.append(held)
-        self._buffered_bytes += size
+        self._buffered_bytes += held.size
         if self._buffered_bytes >= self.max_bytes:
             self.flush()
         elif self._timer is None:
@@ -154,6 +162,7 @@ class StorageBatcher:
         if held.counted:
             held.counted = False
             self._held -= 1
+            self._held_bytes -= held.size
             self.consumer.qos.decrement_eventually()
 
 
@@ -176,14 +185,18 @@ def grouped(task, app, consumer, **kwargs) -> Handler:
     return task_message_handler
 
 
-def store_group(jobs: list[tuple[str, object]]) -> bool:
+def store_group(jobs: list[tuple[str, bytes, str, str]]) -> bool:
     """Store the records of several messages in one transaction and write their results.
 
     Runs in a pool child. False: nothing was stored (a record was stored before, or
     storage failed) and each message must take Celery's own path.
     """
     celery_app = current_celery._get_current_object()
-    per_message = [(task_id, _records(argument)) for task_id, argument in jobs]
+    accept = prepare_accept_content(celery_app.conf.accept_content)
+    per_message = [
+        (task_id, _records(loads(body, content_type, encoding, accept=accept)[0][0]))
+        for task_id, body, content_type, encoding in jobs
+    ]
     with celery_app.flask_app.app_context():
         try:
             store_all_new([record for _task_id, records in per_message for record in records])

@@ -27,7 +27,10 @@ def _consumer():
 
 
 def _message(size: int = 600, **headers) -> SimpleNamespace:
-    return SimpleNamespace(body=b"x" * size, headers={"id": "t", "retries": 0, **headers})
+    return SimpleNamespace(
+        body=b"x" * size,
+        headers={"id": "t", "task": "process_event_async", "retries": 0, **headers},
+    )
 
 
 @pytest.mark.parametrize(
@@ -37,7 +40,7 @@ def _message(size: int = 600, **headers) -> SimpleNamespace:
         (_message(retries=1), False),  # a retry keeps its countdown and retry count
         (_message(eta="2026-11-21T12:00:00+00:00"), False),
         (_message(expires="2026-11-21T12:00:00+00:00"), False),
-        (_message(size=70_000), False),  # over 1/16 of the group size: already a good batch
+        (_message(size=300_000), True),  # big ones too: the child decodes them, not main
     ],
 )
 def test_only_small_plain_messages_are_held(message, held):
@@ -48,12 +51,21 @@ def test_only_small_plain_messages_are_held(message, held):
     assert len(timers) == (1 if held else 0)
 
 
-def test_holding_stops_raising_prefetch_at_max_held_and_zero_bytes_turns_it_off():
+def test_holding_stops_raising_prefetch_at_max_held_and_at_eight_groups_of_bytes():
     consumer, _timers = _consumer()
     batcher = StorageBatcher(consumer, max_bytes=1024 * 1024, wait_seconds=0.05, max_held=3)
     for _ in range(5):
         assert batcher.offer(_message(), None, None, None, None, fallback=None)
     assert consumer.qos.value == 8 + 3
 
+    consumer, _timers = _consumer()
+    batcher = StorageBatcher(consumer, max_bytes=1000, wait_seconds=60, max_held=100)
+    batcher.flush = lambda: None  # keep everything held
+    for _ in range(12):
+        assert batcher.offer(_message(size=1000), None, None, None, None, fallback=None)
+    assert consumer.qos.value == 8 + 8  # 8 x max_bytes held, then no more room
+
+
+def test_zero_bytes_turns_holding_off():
     off = StorageBatcher(_consumer()[0], max_bytes=0, wait_seconds=0.05, max_held=3)
     assert off.offer(_message(), None, None, None, None, fallback=None) is False
