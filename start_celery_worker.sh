@@ -7,6 +7,8 @@
 # Pool names, queues and default sizes come from celery_config.py (`python celery_config.py
 # pools`); override sizes with WORKER_DEFAULT_CONCURRENCY, WORKER_EMAILS_CONCURRENCY,
 # WORKER_BATCH_CONCURRENCY. SIGTERM/SIGINT is forwarded for a warm shutdown.
+# Workers skip mingle (a 1 s wait at every start to sync revoked task ids, which this
+# project never uses) and gossip (every worker following every other's heartbeats).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -26,7 +28,8 @@ worker_command() {
   local pool=$1
   echo "$PYTHON" -m celery -A "$CELERY_APP" worker \
     -Q "${QUEUE[$pool]}" -c "${CONCURRENCY[$pool]}" -n "${pool}@${NODE_SUFFIX}" \
-    --max-tasks-per-child "$MAX_TASKS_PER_CHILD" --loglevel "$LOGLEVEL"
+    --max-tasks-per-child "$MAX_TASKS_PER_CHILD" --loglevel "$LOGLEVEL" \
+    --without-mingle --without-gossip
 }
 
 if [ $# -ge 1 ] && [ "$1" != "all" ]; then
