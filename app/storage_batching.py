@@ -17,6 +17,8 @@ Anything unusual takes Celery's own path, message by message:
   database error, a killed child).
 That path's retries, dead-lettering and exactly-once storage are unchanged. A message
 held here and never acknowledged (the worker died) is redelivered like any other.
+Held messages do not consult Celery's list of revoked task ids: nothing revokes a
+storage task, and revoking one would drop accepted events.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ Handler = Callable[..., None]
 class _Held:
     """One message held back, and what Celery's own path needs to take it over."""
 
-    __slots__ = ("message", "body", "ack", "reject", "callbacks", "fallback", "counted", "size")
+    __slots__ = ("message", "body", "ack", "reject", "callbacks", "fallback", "qos", "size")
 
     def __init__(self, message, body, ack, reject, callbacks, fallback: Handler) -> None:
         self.size = len(message.body)
@@ -57,7 +59,7 @@ class _Held:
         self.reject = reject
         self.callbacks = callbacks
         self.fallback = fallback
-        self.counted = False  # holds one extra unit of prefetch
+        self.qos = None  # the prefetch it holds one extra unit of, if any
 
     def job(self) -> tuple[str, bytes, str, str]:
         """What the pool child stores: the task id and the still encoded message body.
@@ -70,10 +72,11 @@ class _Held:
 
 
 class StorageBatcher:
-    """Collects small storage messages in the worker's main process and flushes them."""
+    """Collects storage messages in the worker's main process and flushes them as jobs."""
 
     def __init__(self, consumer, max_bytes: int, wait_seconds: float, max_held: int) -> None:
         self.consumer = consumer
+        self.restart_count = consumer.restart_count
         self.max_bytes = max_bytes
         self.wait_seconds = wait_seconds
         self.max_held = max_held
@@ -106,8 +109,8 @@ class StorageBatcher:
         if self._held < self.max_held and self._held_bytes < 8 * self.max_bytes:
             # Like an ETA task: a held message must not stop the next from arriving.
             # Past the bounds, held messages fill the pool's own prefetch instead.
-            self.consumer.qos.increment_eventually()
-            held.counted = True
+            held.qos = self.consumer.qos  # replaced when the consumer reconnects
+            held.qos.increment_eventually()
             self._held += 1
             self._held_bytes += held.size
         self._buffer.append(held)
@@ -128,7 +131,7 @@ class StorageBatcher:
             return
         try:
             jobs = [held.job() for held in group]
-        except Exception:  # an undecodable message: let Celery's path report it
+        except Exception:  # a message without the usual fields: Celery's path reports it
             log.exception("could not read a held storage message")
             self._take_own_path(group)
             return
@@ -160,18 +163,20 @@ class StorageBatcher:
             held.fallback(held.message, held.body, held.ack, held.reject, held.callbacks)
 
     def _release(self, held: _Held) -> None:
-        if held.counted:
-            held.counted = False
+        if held.qos is not None:
+            held.qos.decrement_eventually()
+            held.qos = None
             self._held -= 1
             self._held_bytes -= held.size
-            self.consumer.qos.decrement_eventually()
 
 
 def grouped(task, app, consumer, **kwargs) -> Handler:
-    """Celery strategy of the storage tasks: hold small messages for a group job."""
+    """Celery strategy of the storage tasks: hold messages for a group job."""
     fallback = celery_strategy.default(task, app, consumer, **kwargs)
     batcher = getattr(consumer, "storage_batcher", None)
-    if batcher is None:  # one per worker, shared by both storage tasks
+    # One per connection, shared by both storage tasks; strategies are rebuilt when the
+    # consumer reconnects, and messages held on the lost connection come back anyway.
+    if batcher is None or batcher.restart_count != consumer.restart_count:
         batcher = consumer.storage_batcher = StorageBatcher(
             consumer,
             celery_config.STORAGE_BATCH_MAX_BYTES,

@@ -23,7 +23,7 @@ class Prefetch:
 def _consumer():
     timers = []
     timer = SimpleNamespace(call_after=lambda secs, fun: timers.append((secs, fun)) or object())
-    return SimpleNamespace(qos=Prefetch(), timer=timer, pool=None), timers
+    return SimpleNamespace(qos=Prefetch(), timer=timer, pool=None, restart_count=0), timers
 
 
 def _message(size: int = 600, **headers) -> SimpleNamespace:
