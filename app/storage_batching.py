@@ -15,7 +15,8 @@ Anything unusual takes Celery's own path, message by message:
 - a retry, or a message with an ETA or an expiry;
 - every message of a group whose store failed in any way (a record stored before, a
   database error, a killed child).
-That path's retries, dead-lettering and exactly-once storage are unchanged. A message
+That path's retries, dead-lettering and exactly-once storage are unchanged. Workers
+without an event loop (standalone's filesystem broker) always take that path. A message
 held here and never acknowledged (the worker died) is redelivered like any other.
 Held messages do not consult Celery's list of revoked task ids: nothing revokes a
 storage task, and revoking one would drop accepted events.
@@ -173,6 +174,10 @@ class StorageBatcher:
 def grouped(task, app, consumer, **kwargs) -> Handler:
     """Celery strategy of the storage tasks: hold messages for a group job."""
     fallback = celery_strategy.default(task, app, consumer, **kwargs)
+    if getattr(consumer, "hub", None) is None:
+        # No event loop (e.g. standalone's filesystem broker): timers would fire on
+        # another thread, racing the consumer over the held messages.
+        return fallback
     batcher = getattr(consumer, "storage_batcher", None)
     # One per connection, shared by both storage tasks; strategies are rebuilt when the
     # consumer reconnects, and messages held on the lost connection come back anyway.
