@@ -75,6 +75,10 @@ class Channel(kombu_redis.Channel):
     def receiving_key(self, queue: str) -> str:
         return f"{RECEIVING_PREFIX}:{self.consumer_id}:{queue}"
 
+    @property
+    def alive_key(self) -> str:
+        return f"{CONSUMER_PREFIX}:{self.consumer_id}"
+
     def take_receiving_key(self) -> str | None:
         """The receiving list of the message being delivered, once (for QoS.append)."""
         key, self._receiving = self._receiving, None
@@ -148,9 +152,7 @@ class Channel(kombu_redis.Channel):
         if now - self._alive_at < self.visibility_timeout / 4:
             return
         with self.conn_or_acquire() as client:
-            client.set(
-                f"{CONSUMER_PREFIX}:{self.consumer_id}", 1, ex=max(1, int(self.visibility_timeout))
-            )
+            client.set(self.alive_key, 1, ex=max(1, int(self.visibility_timeout)))
         self._alive_at = now
 
     def restore_orphans(self) -> None:
@@ -162,10 +164,8 @@ class Channel(kombu_redis.Channel):
         with self.conn_or_acquire() as client:
             for key in client.scan_iter(match=f"{RECEIVING_PREFIX}:*", count=200):
                 _prefix, consumer, queue = bytes_to_str(key).split(":", 2)
-                if client.exists(f"{CONSUMER_PREFIX}:{consumer}"):
-                    continue
-                while client.lmove(key, queue, "RIGHT", "RIGHT") is not None:
-                    pass
+                if not client.exists(f"{CONSUMER_PREFIX}:{consumer}"):
+                    _requeue_all(client, key, queue)
 
     def close(self) -> None:
         """Requeue anything this consumer received but never recorded, then close."""
@@ -173,12 +173,17 @@ class Channel(kombu_redis.Channel):
             try:
                 with self.conn_or_acquire() as client:
                     for queue in self.active_queues:
-                        while client.lmove(self.receiving_key(queue), queue, "RIGHT", "RIGHT"):
-                            pass
-                    client.delete(f"{CONSUMER_PREFIX}:{self.consumer_id}")
+                        _requeue_all(client, self.receiving_key(queue), queue)
+                    client.delete(self.alive_key)
             except self.connection_errors:
                 pass  # the sweep requeues it once the consumer key expires
         super().close()
+
+
+def _requeue_all(client, receiving: str, queue: str) -> None:
+    """Move every message of a receiving list back to the consuming end of its queue."""
+    while client.lmove(receiving, queue, "RIGHT", "RIGHT") is not None:
+        pass
 
 
 class Transport(kombu_redis.Transport):

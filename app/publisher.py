@@ -27,13 +27,12 @@ Publish = Callable[[list[dict], bool], "str | None"]
 
 
 class _Submission:
-    __slots__ = ("records", "single", "done", "lead", "task_id", "error", "wake")
+    __slots__ = ("records", "single", "done", "task_id", "error", "wake")
 
     def __init__(self, records: list[dict], single: bool) -> None:
         self.records = records
         self.single = single
         self.done = False
-        self.lead = False  # handed the publishing by the previous leader
         self.task_id: str | None = None
         self.error: BaseException | None = None
         # Held until the submission is done or must lead: the cheapest wake-up there is.
@@ -104,9 +103,7 @@ class GroupPublisher:
             with self._mutex:
                 if mine.done:
                     if self._pending:
-                        successor = self._pending[0]
-                        successor.lead = True
-                        successor.wake.release()
+                        self._pending[0].wake.release()  # not done: it leads next
                     else:
                         self._flushing = False
                     return

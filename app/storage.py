@@ -145,15 +145,23 @@ def _copy_direct(records: list[dict]) -> int:
 
 
 def _minute_counts(records: list[dict]) -> list[tuple]:
-    """(app_id, minute, event_name, status, count) rows in the upsert's lock order."""
-    counts = Counter(
+    """(app_id, minute, event_name, status, count) of JSON records, in lock order."""
+    return _tally(
         (
             record["app_id"],
-            datetime.fromisoformat(record["received_at"]).replace(second=0, microsecond=0),
+            datetime.fromisoformat(record["received_at"]),
             record["event_name"],
             record["status"],
         )
         for record in records
+    )
+
+
+def _tally(events: Iterator[tuple]) -> list[tuple]:
+    """Count (app_id, received_at, event_name, status) per minute, in _sort_key order."""
+    counts = Counter(
+        (app_id, received_at.replace(second=0, microsecond=0), name, status)
+        for app_id, received_at, name, status in events
     )
     return [(*key, n) for key, n in sorted(counts.items(), key=lambda kv: _sort_key(kv[0]))]
 
@@ -205,23 +213,14 @@ def _csv(records: list[dict], stored_at: datetime | None = None) -> io.StringIO:
 
 
 def _count(rows: Iterator[dict]) -> None:
-    counts = Counter(
-        (
-            row["app_id"],
-            row["received_at"].replace(second=0, microsecond=0),
-            row["event_name"],
-            row["status"],
-        )
-        for row in rows
+    counts = _tally(
+        (row["app_id"], row["received_at"], row["event_name"], row["status"]) for row in rows
     )
     if not counts:
         return
-    # A fixed order keeps concurrent upserts from deadlocking on each other's rows.
     values = [
         {"app_id": app_id, "minute": minute, "event_name": name, "status": status, "count": n}
-        for (app_id, minute, name, status), n in sorted(
-            counts.items(), key=lambda kv: _sort_key(kv[0])
-        )
+        for app_id, minute, name, status, n in counts
     ]
     table = EventCount.__table__
     statement = sqlite.insert(table).values(values)

@@ -281,3 +281,22 @@ def run_headless_locust(
     if failures.exists():  # keep the reasons where an assertion message shows them
         result.stdout = failures.read_text()[-2000:] + "\n" + result.stdout
     return result, rows
+
+
+def make_record(app_id: str, **fields) -> dict:
+    """A storage record as the ingest path builds it (override any field)."""
+    record = {
+        "id": str(uuid.uuid4()),
+        "app_id": app_id,
+        "client_event_id": None,
+        "event_name": "user_login",
+        "payload": {"eventName": "user_login"},
+        "payload_hash": "0" * 64,
+        "status": "valid",
+        "errors": [],
+        "schema_version": None,
+        "client_ts": None,
+        "received_at": "2026-11-21T12:30:15+00:00",
+    }
+    record.update(fields)
+    return record

@@ -11,7 +11,7 @@ import redis
 
 from app.redis_publisher import RedisTaskPublisher
 from tests.conftest import BROKER_DB, TEST_REDIS_URL
-from tests.support import app_with, wait_for
+from tests.support import app_with, make_record, wait_for
 
 PUBLISH_DB = 14
 
@@ -93,19 +93,13 @@ def test_a_real_worker_stores_what_the_direct_publisher_sent(app, default_worker
     assert redis.Redis.from_url(f"{TEST_REDIS_URL}/{BROKER_DB}").ping()
     target = make_tracked_app()
     event_id = str(uuid.uuid4())
-    record = {
-        "id": event_id,
-        "app_id": target["id"],
-        "client_event_id": None,
-        "event_name": "direct",
-        "payload": {"eventName": "direct"},
-        "payload_hash": "0" * 64,
-        "status": "unplanned",
-        "errors": [],
-        "schema_version": None,
-        "client_ts": None,
-        "received_at": "2026-11-21T12:00:00+00:00",
-    }
+    record = make_record(
+        target["id"],
+        id=event_id,
+        event_name="direct",
+        payload={"eventName": "direct"},
+        status="unplanned",
+    )
     app.extensions["task_sender"]("process_event_async", (record,), event_id, "<1 record(s)>")
 
     def stored() -> bool:

@@ -11,25 +11,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Event, EventCount
 from app.storage import store_events
-
-
-def _record(app_id: str, **fields) -> dict:
-    record = {
-        "id": str(uuid.uuid4()),
-        "app_id": app_id,
-        "client_event_id": None,
-        "event_name": "user_login",
-        "payload": {"eventName": "user_login"},
-        "payload_hash": "0" * 64,
-        "status": "valid",
-        "errors": [],
-        "schema_version": None,
-        "client_ts": None,
-        "received_at": datetime(2026, 11, 21, 12, 30, 15, tzinfo=UTC).isoformat(),
-    }
-    record.update(fields)
-    return record
-
+from tests.support import make_record
 
 AWKWARD = [
     {"event_name": ""},
@@ -46,7 +28,7 @@ AWKWARD = [
 @pytest.mark.parametrize("fields", AWKWARD)
 def test_awkward_values_are_stored_exactly(app, make_tracked_app, fields):
     target = make_tracked_app()
-    record = _record(target["id"], **fields)
+    record = make_record(target["id"], **fields)
     with app.app_context():
         assert store_events([record]) == 1
         stored = db.session.get(Event, uuid.UUID(record["id"]))
@@ -62,9 +44,9 @@ def test_awkward_values_are_stored_exactly(app, make_tracked_app, fields):
 
 def test_redelivery_and_client_retries_add_nothing_and_counters_match(app, make_tracked_app):
     target = make_tracked_app()
-    first = [_record(target["id"], client_event_id=f"c-{n}") for n in range(300)]
-    retried = [_record(target["id"], client_event_id=f"c-{n}") for n in range(250, 350)]
-    within_batch_twice = [_record(target["id"], client_event_id="twice") for _ in range(2)]
+    first = [make_record(target["id"], client_event_id=f"c-{n}") for n in range(300)]
+    retried = [make_record(target["id"], client_event_id=f"c-{n}") for n in range(250, 350)]
+    within_batch_twice = [make_record(target["id"], client_event_id="twice") for _ in range(2)]
     with app.app_context():
         assert store_events(first) == 300
         assert store_events(first) == 0  # the same message delivered again
@@ -84,8 +66,11 @@ def test_redelivery_and_client_retries_add_nothing_and_counters_match(app, make_
 
 def test_a_failed_batch_leaves_nothing_behind_and_the_next_one_works(app, make_tracked_app):
     target = make_tracked_app()
-    broken = [_record(target["id"]), _record(str(uuid.uuid4()))]  # unknown app: FK violation
-    good = _record(target["id"])
+    broken = [
+        make_record(target["id"]),
+        make_record(str(uuid.uuid4())),
+    ]  # unknown app: FK violation
+    good = make_record(target["id"])
     with app.app_context():
         with pytest.raises(Exception, match="foreign key"):
             store_events(broken)
@@ -101,12 +86,12 @@ def test_direct_copy_counts_per_minute_and_event_like_the_careful_path(app, make
         datetime(2026, 11, 21, 9, 1, 0, tzinfo=UTC),
     ]
     fresh = [
-        _record(target["id"], received_at=at[n % 2].isoformat(), event_name=name, status=status)
+        make_record(target["id"], received_at=at[n % 2].isoformat(), event_name=name, status=status)
         for n, (name, status) in enumerate(
             [("b", "valid"), ("a", "invalid"), ("b", "valid"), ("a", "valid")] * 5
         )
     ]
-    again = fresh[:3] + [_record(target["id"], received_at=at[0].isoformat(), event_name="a")]
+    again = fresh[:3] + [make_record(target["id"], received_at=at[0].isoformat(), event_name="a")]
     with app.app_context():
         assert store_events(fresh) == 20  # no duplicate: the direct COPY
         assert store_events(again) == 1  # holds stored records: the careful path
@@ -130,7 +115,7 @@ def test_a_batch_task_stores_records_sent_as_json_text(app, make_tracked_app):
     from app.tasks import process_event_batch
 
     target = make_tracked_app()
-    records = [_record(target["id"], payload={"n": n, "text": 'say "hi"'}) for n in range(3)]
+    records = [make_record(target["id"], payload={"n": n, "text": 'say "hi"'}) for n in range(3)]
     with app.app_context():
         result = process_event_batch.apply(args=(pack_records(records),)).get()
         stored = db.session.scalars(

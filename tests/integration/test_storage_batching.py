@@ -17,23 +17,17 @@ from app.extensions import db
 from app.ingestion import pack_records
 from app.models import Event, EventCount
 from app.storage import store_events
-from tests.support import wait_for
+from tests.support import make_record, wait_for
 
 
 def _record(app_id: str, n: int) -> dict:
-    return {
-        "id": str(uuid.uuid4()),
-        "app_id": app_id,
-        "client_event_id": f"grouped-{n}",
-        "event_name": "screen_view",
-        "payload": {"eventName": "screen_view", "n": n},
-        "payload_hash": "0" * 64,
-        "status": "unplanned",
-        "errors": [],
-        "schema_version": None,
-        "client_ts": None,
-        "received_at": "2026-11-21T12:00:00+00:00",
-    }
+    return make_record(
+        app_id,
+        client_event_id=f"grouped-{n}",
+        event_name="screen_view",
+        payload={"eventName": "screen_view", "n": n},
+        status="unplanned",
+    )
 
 
 def _push_together(app, messages: list[tuple[str, tuple, str]]) -> None:
@@ -73,9 +67,12 @@ def test_small_messages_share_transactions_and_each_gets_its_result(
     records = [_record(target["id"], n) for n in range(60)]
     singles = [("process_event_async", (r,), r["id"]) for r in records[:40]]
     small_batches = [
-        ("process_event_batch", (pack_records(records[40 + 5 * k : 45 + 5 * k]),), f"b{k}-{r}")
+        (
+            "process_event_batch",
+            (pack_records(records[40 + 5 * k : 45 + 5 * k]),),
+            str(uuid.uuid4()),
+        )
         for k in range(4)
-        for r in [uuid.uuid4()]
     ]
     _push_together(app, singles + small_batches)
 
