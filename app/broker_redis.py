@@ -17,6 +17,12 @@ adds revival of typed values, which no envelope field holds), and at a few hundr
 kilobytes per message the standard library's codec is a large part of a worker's
 main-process time.
 
+Each wake-up takes every message the prefetch allows (up to RECEIVE_MAX), not one. One
+script call records the first message and moves the rest onto the receiving list; one
+MULTI records the rest. On an event loop, the acknowledgements of one loop iteration
+share one transaction (`QoS.flush_acks`). A few round trips per wake-up, instead of two
+per message, keep the worker's main process from waiting on Redis message by message.
+
 This applies when a channel consumes one queue at priority 0 (`celery_config` sets
 `priority_steps` to [0]); otherwise the channel is kombu's own.
 """
@@ -28,32 +34,69 @@ import uuid
 from queue import Empty
 
 import orjson
+from kombu.log import get_logger
 from kombu.transport import redis as kombu_redis
 from kombu.transport.virtual import base as virtual
 from kombu.utils.encoding import bytes_to_str
 
+logger = get_logger(__name__)
+
 RECEIVING_PREFIX = "lvd.receiving"  # lvd.receiving:<consumer>:<queue>
 CONSUMER_PREFIX = "lvd.consumer"  # lvd.consumer:<consumer>, alive while it consumes
+UNREADABLE_PREFIX = "lvd.unreadable"  # lvd.unreadable:<queue>, messages that are not JSON
 ORPHAN_SWEEP_SECONDS = 10
+RECEIVE_MAX = 100  # messages taken per wake-up, at most (the prefetch may allow fewer)
+# After a wake-up that emptied the queue, a consumer on an event loop waits this long
+# before its next BLMOVE, so that a steady trickle arrives a few messages per wake-up.
+RECEIVE_REST_SECONDS = 0.01
+# Record the first message of a wake-up as kombu's QoS.append does (ARGV: delivery tag,
+# stored form, time), take it off the receiving list, then move up to ARGV[4] more
+# messages from the queue's consuming end onto that list and return them.
+_RECORD_FIRST_MOVE_MORE = """
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('LPOP', KEYS[3])
+local moved = {}
+for _ = 1, tonumber(ARGV[4]) do
+    local message = redis.call('LMOVE', KEYS[4], KEYS[3], 'RIGHT', 'LEFT')
+    if not message then break end
+    moved[#moved + 1] = message
+end
+return moved
+"""
 
 
 class QoS(kombu_redis.QoS):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._acked: list[str] = []  # acknowledged, still in Redis' unacked records
+
     def append(self, message, delivery_tag) -> None:
-        """Record the message as unacknowledged and off the receiving list, atomically."""
-        receiving = self.channel.take_receiving_key()
-        if receiving is None:
+        if self.channel.take_recorded(delivery_tag):  # recorded when it was received
+            virtual.QoS.append(self, message, delivery_tag)
+        else:
             super().append(message, delivery_tag)
+
+    def ack(self, delivery_tag) -> None:
+        if not self.channel.connection.on_event_loop:
+            super().ack(delivery_tag)
             return
-        delivery = message.delivery_info
-        exchange, routing_key = delivery["exchange"], delivery["routing_key"]
-        with self.pipe_or_acquire() as pipe:  # a MULTI/EXEC transaction
-            pipe.zadd(self.unacked_index_key, {delivery_tag: time.time()})
-            pipe.hset(
-                self.unacked_key, delivery_tag, orjson.dumps([message._raw, exchange, routing_key])
-            )
-            pipe.lpop(receiving)  # BLMOVE put the message at the list's head
+        self._acked.append(delivery_tag)
+        virtual.QoS.ack(self, delivery_tag)
+
+    def flush_acks(self) -> None:
+        """Drop the acknowledged messages from the unacked records in one transaction.
+
+        Until then a dying worker leaves them to be redelivered: at least once, as
+        with any acknowledgement that did not reach Redis.
+        """
+        if not self._acked:
+            return
+        tags, self._acked = self._acked, []
+        with self.pipe_or_acquire() as pipe:
+            for tag in tags:
+                self._remove_from_indices(tag, pipe)
             pipe.execute()
-        virtual.QoS.append(self, message, delivery_tag)
 
     def restore_visible(self, start=0, num=10, interval=10) -> None:
         super().restore_visible(start, num, interval)
@@ -67,7 +110,9 @@ class Channel(kombu_redis.Channel):
         super().__init__(*args, **kwargs)
         self.consumer_id = uuid.uuid4().hex
         self._moving_from: str | None = None  # the queue a BLMOVE in flight reads
-        self._receiving: str | None = None  # set while a moved message is delivered
+        self._recorded: set[str] = set()  # recorded unacknowledged, not yet delivered
+        self._record_first = None  # the registered _RECORD_FIRST_MOVE_MORE script
+        self._rest_until = 0.0  # no BLMOVE before this (time.monotonic)
         self._alive_at = 0.0
         self._swept_at = 0.0
         self._server_moves: bool | None = None
@@ -79,10 +124,12 @@ class Channel(kombu_redis.Channel):
     def alive_key(self) -> str:
         return f"{CONSUMER_PREFIX}:{self.consumer_id}"
 
-    def take_receiving_key(self) -> str | None:
-        """The receiving list of the message being delivered, once (for QoS.append)."""
-        key, self._receiving = self._receiving, None
-        return key
+    def take_recorded(self, delivery_tag: str) -> bool:
+        """True once for a message recorded as unacknowledged when it was received."""
+        if delivery_tag in self._recorded:
+            self._recorded.discard(delivery_tag)
+            return True
+        return False
 
     def _moves_atomically(self) -> bool:
         if self._server_moves is None:
@@ -99,6 +146,10 @@ class Channel(kombu_redis.Channel):
     def _brpop_start(self, timeout=None) -> None:
         if not self._moves_atomically():
             return super()._brpop_start(timeout)
+        resting = self._rest_until - time.monotonic()
+        if resting > 0:  # the event loop calls again on its next turn
+            self.connection.wake_loop_after(resting)
+            return None
         if timeout is None:
             timeout = self.brpop_timeout
         queues = self._queue_cycle.consume(len(self.active_queues))
@@ -119,33 +170,94 @@ class Channel(kombu_redis.Channel):
             return super()._brpop_read(**options)
         try:
             try:
-                item = self.client.parse_response(self.client.connection, "BLMOVE", **options)
+                first = self.client.parse_response(self.client.connection, "BLMOVE", **options)
             except self.connection_errors:
                 self.client.connection.disconnect()
                 raise
-            if item is None:
+            if first is None:
                 raise Empty()
             self._queue_cycle.rotate(queue)
-            self._receiving = self.receiving_key(queue)
-            try:
-                self.connection._deliver(orjson.loads(item), queue)
-            except BaseException:
-                if self._receiving is not None:  # never recorded: back to the queue
-                    self._with_client("lmove", self._receiving, queue, "LEFT", "RIGHT")
-                raise
-            else:
-                if self._receiving is not None:  # delivered without acknowledgement
-                    self._with_client("lpop", self._receiving)
-            finally:
-                self._receiving = None
-            return True
         finally:
             self._in_poll = None
             self._flush_brpop_reauth()
+        self._receive_moved(first, queue)
+        return True
 
-    def _with_client(self, command: str, *args):
+    def _receive_moved(self, first: bytes, queue: str) -> None:
+        """Take what else the prefetch allows, record it all, then deliver each message."""
+        receiving = self.receiving_key(queue)
         with self.conn_or_acquire() as client:
-            return getattr(client, command)(*args)
+            room = self.qos.can_consume_max_estimate()
+            more = RECEIVE_MAX - 1 if room is None else min(room - 1, RECEIVE_MAX - 1)
+            try:
+                read = _read(first)
+                if read is None or more <= 0:
+                    envelopes, tags = self._record_unacked(client, [first], queue, receiving)
+                else:
+                    moved = self._record_first_move_more(client, read, queue, receiving, more)
+                    if len(moved) < more and self.connection.on_event_loop:
+                        # The queue ran dry: let a few messages gather before the next.
+                        self._rest_until = time.monotonic() + RECEIVE_REST_SECONDS
+                    envelopes, tags = [read[0]], [read[1]]
+                    if moved:
+                        also = self._record_unacked(client, moved, queue, receiving)
+                        envelopes += also[0]
+                        tags += also[1]
+            except BaseException:
+                _requeue_all(client, receiving, queue)  # what was moved and not recorded
+                raise
+            self._deliver_recorded(client, envelopes, tags, queue)
+
+    def _record_first_move_more(self, client, read, queue: str, receiving: str, more: int):
+        if self._record_first is None:
+            self._record_first = client.register_script(_RECORD_FIRST_MOVE_MORE)
+        _envelope, tag, stored = read
+        keys = [self.unacked_index_key, self.unacked_key, receiving, queue]
+        return self._record_first(keys=keys, args=[tag, stored, time.time(), more], client=client)
+
+    def _record_unacked(self, client, raws: list[bytes], queue: str, receiving: str):
+        """Record the messages as kombu's QoS.append does, and take them off the receiving
+        list, in one MULTI; return their envelopes and delivery tags. A message that is
+        not a kombu envelope is set aside on UNREADABLE_PREFIX:<queue> rather than lost
+        or received forever."""
+        envelopes, tags = [], []
+        now = time.time()
+        with client.pipeline() as pipe:
+            for raw in raws:
+                read = _read(raw)
+                if read is None:
+                    logger.error("set aside an unreadable message of queue %s", queue)
+                    pipe.lpush(f"{UNREADABLE_PREFIX}:{queue}", raw)
+                    continue
+                envelope, tag, stored = read
+                pipe.zadd(self.unacked_index_key, {tag: now})
+                pipe.hset(self.unacked_key, tag, stored)
+                envelopes.append(envelope)
+                tags.append(tag)
+            pipe.lpop(receiving, len(raws))  # the moves put them at the list's head
+            pipe.execute()
+        return envelopes, tags
+
+    def _deliver_recorded(self, client, envelopes: list[dict], tags: list[str], queue: str):
+        """Deliver messages recorded as unacknowledged; QoS.append then skips Redis."""
+        self._recorded.update(tags)
+        try:
+            for index, envelope in enumerate(envelopes):
+                try:
+                    self.connection._deliver(envelope, queue)
+                except BaseException:
+                    for tag in tags[index + 1 :]:  # never delivered: back to the queue
+                        if self.take_recorded(tag):
+                            self.qos.restore_by_tag(tag, client=client)
+                    raise
+        finally:
+            # Delivered without acknowledgement (a no-ack consumer): nothing to redeliver.
+            unrecorded = [tag for tag in tags if self.take_recorded(tag)]
+            if unrecorded:
+                with client.pipeline() as pipe:
+                    for tag in unrecorded:
+                        self.qos._remove_from_indices(tag, pipe)
+                    pipe.execute()
 
     def _keep_alive(self) -> None:
         now = time.monotonic()
@@ -171,6 +283,8 @@ class Channel(kombu_redis.Channel):
         """Requeue anything this consumer received but never recorded, then close."""
         if not self.closed:
             try:
+                if self._qos is not None:
+                    self._qos.flush_acks()
                 with self.conn_or_acquire() as client:
                     for queue in self.active_queues:
                         _requeue_all(client, self.receiving_key(queue), queue)
@@ -178,6 +292,20 @@ class Channel(kombu_redis.Channel):
             except self.connection_errors:
                 pass  # the sweep requeues it once the consumer key expires
         super().close()
+
+
+def _read(raw: bytes) -> tuple[dict, str, bytes] | None:
+    """A received message's envelope, delivery tag, and the form kombu's QoS stores in the
+    unacked hash ([envelope, exchange, routing key], reusing the received bytes); None
+    when it is not a kombu envelope."""
+    try:
+        envelope = orjson.loads(raw)
+        properties = envelope["properties"]
+        delivery = properties["delivery_info"]
+        route = orjson.dumps([delivery["exchange"], delivery["routing_key"]])
+        return envelope, properties["delivery_tag"], b"[" + raw + b"," + route[1:]
+    except (orjson.JSONDecodeError, TypeError, KeyError):
+        return None
 
 
 def _requeue_all(client, receiving: str, queue: str) -> None:
@@ -188,3 +316,28 @@ def _requeue_all(client, receiving: str, queue: str) -> None:
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+    on_event_loop = False  # acknowledgements are then flushed once per loop iteration
+    _loop = None
+    _wake_pending = False
+
+    def register_with_event_loop(self, connection, loop) -> None:
+        super().register_with_event_loop(connection, loop)
+        self.on_event_loop = True
+        self._loop = loop
+        loop.on_tick.add(self._flush_acks)
+
+    def wake_loop_after(self, seconds: float) -> None:
+        """Make sure the event loop turns again within `seconds` (it may otherwise poll
+        for up to a second with no command sent)."""
+        if self._loop is not None and not self._wake_pending:
+            self._wake_pending = True
+            self._loop.call_later(seconds, self._woken)
+
+    def _woken(self) -> None:
+        self._wake_pending = False
+
+    def _flush_acks(self) -> None:
+        for channel in self.channels:
+            qos = getattr(channel, "_qos", None)
+            if qos is not None:
+                qos.flush_acks()

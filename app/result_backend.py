@@ -8,6 +8,8 @@ pipeline plus a PUBLISH per stored message, and keeps publishing independent of 
 result store: an outage there must not stall ingestion.
 """
 
+from collections.abc import Iterable
+
 from celery.backends.redis import RedisBackend
 
 
@@ -20,3 +22,22 @@ class PublishOnlyRedisBackend(RedisBackend):
         if expires is None:
             expires = self.expires
         self.client.set(key, value, ex=expires or None)
+
+    def store_results(self, outcomes: Iterable[tuple[str, object]], state: str) -> None:
+        """Write several tasks' results (task id, result) in one pipeline round trip.
+
+        Unlike store_result, nothing is read first: Celery reads a result before writing
+        it so that a lost task's rerun cannot overwrite its SUCCESS; callers of this
+        method write results of messages that nothing had completed before.
+        """
+        with self.client.pipeline(transaction=False) as pipe:
+            for task_id, result in outcomes:
+                meta = self._get_result_meta(
+                    result=self.encode_result(result, state),
+                    state=state,
+                    traceback=None,
+                    request=None,
+                )
+                meta["task_id"] = task_id
+                pipe.set(self.get_key_for_task(task_id), self.encode(meta), ex=self.expires or None)
+            pipe.execute()

@@ -214,9 +214,16 @@ def store_group(jobs: list[tuple[str, bytes, str, str]]) -> bool:
         except (AlreadyStored, SQLAlchemyError, SoftTimeLimitExceeded) as exc:
             log.info("group of %d message(s) goes message by message: %r", len(jobs), exc)
             return False
-    for task_id, records in per_message:
-        outcome = {"received": len(records), "stored": len(records), "duplicates": 0}
-        celery_app.backend.store_result(task_id, outcome, states.SUCCESS)
+    outcomes = [
+        (task_id, {"received": len(records), "stored": len(records), "duplicates": 0})
+        for task_id, records in per_message
+    ]
+    backend = celery_app.backend
+    if hasattr(backend, "store_results"):  # one round trip for them all
+        backend.store_results(outcomes, states.SUCCESS)
+    else:
+        for task_id, outcome in outcomes:
+            backend.store_result(task_id, outcome, states.SUCCESS)
     return True
 
 
