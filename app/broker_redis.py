@@ -22,6 +22,9 @@ script call records the first message and moves the rest onto the receiving list
 MULTI records the rest. On an event loop, the acknowledgements of one loop iteration
 share one transaction (`QoS.flush_acks`). A few round trips per wake-up, instead of two
 per message, keep the worker's main process from waiting on Redis message by message.
+After a wake-up that emptied the queue, the next BLMOVE waits RECEIVE_REST_SECONDS, so
+that a steady trickle is taken a few messages at a time. A message that is not a kombu
+envelope is set aside on `lvd.unreadable:<queue>`, neither lost nor received forever.
 
 This applies when a channel consumes one queue at priority 0 (`celery_config` sets
 `priority_steps` to [0]); otherwise the channel is kombu's own.

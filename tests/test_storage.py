@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.ingestion import new_event_id
 from app.models import Event, EventCount
 from app.storage import store_events
 from tests.support import make_record
@@ -127,3 +129,14 @@ def test_a_batch_task_stores_records_sent_as_json_text(app, make_tracked_app):
         ).all()
     assert result == {"received": 3, "stored": 3, "duplicates": 0}
     assert sorted(payload["n"] for payload in stored) == [0, 1, 2]
+
+
+def test_event_ids_are_time_ordered_so_new_rows_append_to_the_primary_key(app):
+    ids = []
+    for _ in range(3):
+        ids.append(new_event_id())
+        time.sleep(0.002)
+    parsed = [uuid.UUID(event_id) for event_id in ids]
+    assert [u.version for u in parsed] == [7, 7, 7]
+    assert parsed == sorted(parsed)
+    assert len(set(ids)) == 3
