@@ -24,7 +24,8 @@ share one transaction (`QoS.flush_acks`). A few round trips per wake-up, instead
 per message, keep the worker's main process from waiting on Redis message by message.
 After a wake-up that emptied the queue, the next BLMOVE waits RECEIVE_REST_SECONDS, so
 that a steady trickle is taken a few messages at a time. A message that is not a kombu
-envelope is set aside on `lvd.unreadable:<queue>`, neither lost nor received forever.
+envelope, or that kombu fails to take (an unknown body encoding), is set aside on
+`lvd.unreadable:<queue>`, neither lost nor received forever.
 
 This applies when a channel consumes one queue at priority 0 (`celery_config` sets
 `priority_steps` to [0]); otherwise the channel is kombu's own.
@@ -249,6 +250,8 @@ class Channel(kombu_redis.Channel):
                 try:
                     self.connection._deliver(envelope, queue)
                 except BaseException:
+                    if self.take_recorded(tags[index]):  # failed before kombu took it
+                        self._set_aside(client, envelope, tags[index], queue)
                     for tag in tags[index + 1 :]:  # never delivered: back to the queue
                         if self.take_recorded(tag):
                             self.qos.restore_by_tag(tag, client=client)
@@ -261,6 +264,14 @@ class Channel(kombu_redis.Channel):
                     for tag in unrecorded:
                         self.qos._remove_from_indices(tag, pipe)
                     pipe.execute()
+
+    def _set_aside(self, client, envelope: dict, tag: str, queue: str) -> None:
+        """Move a recorded message that kombu could not take onto the unreadable list."""
+        logger.error("set aside message %s of queue %s: it could not be delivered", tag, queue)
+        with client.pipeline() as pipe:
+            pipe.lpush(f"{UNREADABLE_PREFIX}:{queue}", orjson.dumps(envelope))
+            self.qos._remove_from_indices(tag, pipe)
+            pipe.execute()
 
     def _keep_alive(self) -> None:
         now = time.monotonic()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import orjson
 import pytest
 import redis
 from kombu import Connection, Exchange, Queue
@@ -175,3 +176,31 @@ def test_on_an_event_loop_a_consumer_that_emptied_the_queue_rests_before_its_nex
                 received[0].ack()
     finally:
         hub.close()
+
+
+def test_a_message_kombu_cannot_take_is_set_aside_and_the_ones_after_it_requeued(queue_name):
+    client = redis.Redis.from_url(URL)
+    queue = _queue(queue_name)
+    received = []
+    with _connection() as connection:
+        _publish(connection, queue, [{"n": 1}])
+        envelope = orjson.loads(client.lindex(queue_name, 0))
+        envelope["properties"]["delivery_tag"] = "undecodable-tag"
+        envelope["properties"]["body_encoding"] = "no-such-codec"
+        client.lpush(queue_name, orjson.dumps(envelope))
+        _publish(connection, queue, [{"n": 3}])
+        with connection.Consumer(queue, callbacks=[lambda body, m: received.append(m)]):
+            with pytest.raises(AttributeError):  # kombu finds no such codec
+                connection.drain_events(timeout=5)
+            assert [m.payload for m in received] == [{"n": 1}]
+            assert client.llen(queue_name) == 1  # the third message, back in the queue
+            assert not client.hexists("unacked", "undecodable-tag")
+            aside = client.lrange(f"{UNREADABLE_PREFIX}:{queue_name}", 0, -1)
+            assert [orjson.loads(m)["properties"]["delivery_tag"] for m in aside] == [
+                "undecodable-tag"
+            ]
+            received[0].ack()
+            connection.drain_events(timeout=5)
+            assert [m.payload for m in received] == [{"n": 1}, {"n": 3}]
+            received[1].ack()
+    client.delete(f"{UNREADABLE_PREFIX}:{queue_name}")
