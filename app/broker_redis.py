@@ -47,7 +47,7 @@ logger = get_logger(__name__)
 
 RECEIVING_PREFIX = "lvd.receiving"  # lvd.receiving:<consumer>:<queue>
 CONSUMER_PREFIX = "lvd.consumer"  # lvd.consumer:<consumer>, alive while it consumes
-UNREADABLE_PREFIX = "lvd.unreadable"  # lvd.unreadable:<queue>, messages that are not JSON
+UNREADABLE_PREFIX = "lvd.unreadable"  # lvd.unreadable:<queue>, messages set aside
 ORPHAN_SWEEP_SECONDS = 10
 RECEIVE_MAX = 100  # messages taken per wake-up, at most (the prefetch may allow fewer)
 # After a wake-up that emptied the queue, a consumer on an event loop waits this long
@@ -231,7 +231,7 @@ class Channel(kombu_redis.Channel):
                 read = _read(raw)
                 if read is None:
                     logger.error("set aside an unreadable message of queue %s", queue)
-                    pipe.lpush(f"{UNREADABLE_PREFIX}:{queue}", raw)
+                    pipe.lpush(_unreadable_key(queue), raw)
                     continue
                 envelope, tag, stored = read
                 pipe.zadd(self.unacked_index_key, {tag: now})
@@ -269,7 +269,7 @@ class Channel(kombu_redis.Channel):
         """Move a recorded message that kombu could not take onto the unreadable list."""
         logger.error("set aside message %s of queue %s: it could not be delivered", tag, queue)
         with client.pipeline() as pipe:
-            pipe.lpush(f"{UNREADABLE_PREFIX}:{queue}", orjson.dumps(envelope))
+            pipe.lpush(_unreadable_key(queue), orjson.dumps(envelope))
             self.qos._remove_from_indices(tag, pipe)
             pipe.execute()
 
@@ -322,6 +322,10 @@ def _read(raw: bytes) -> tuple[dict, str, bytes] | None:
         return None
 
 
+def _unreadable_key(queue: str) -> str:
+    return f"{UNREADABLE_PREFIX}:{queue}"
+
+
 def _requeue_all(client, receiving: str, queue: str) -> None:
     """Move every message of a receiving list back to the consuming end of its queue."""
     while client.lmove(receiving, queue, "RIGHT", "RIGHT") is not None:
@@ -352,6 +356,5 @@ class Transport(kombu_redis.Transport):
 
     def _flush_acks(self) -> None:
         for channel in self.channels:
-            qos = getattr(channel, "_qos", None)
-            if qos is not None:
-                qos.flush_acks()
+            if channel._qos is not None:  # created on first use
+                channel._qos.flush_acks()

@@ -45,6 +45,7 @@ _CREATE_STAGING = (
     f"SELECT {_COLUMN_LIST} FROM events WITH NO DATA"
 )
 # COPY's text format: tab-separated, \N for NULL, backslash escapes (_copy_text).
+_NULL = "\\N"
 _COPY = f"COPY incoming_events ({_COLUMN_LIST}) FROM STDIN"
 _COPY_DIRECT = f"COPY events ({_COLUMN_LIST}, stored_at) FROM STDIN"
 _MOVE = f"""
@@ -214,9 +215,6 @@ def _copy_text(records: list[dict], stored_at: datetime | None = None) -> io.Str
     ]
     lines.append("")
     return io.StringIO("\n".join(lines))
-
-
-_NULL = "\\N"
 
 
 def _escape(text: str) -> str:

@@ -33,14 +33,22 @@ def _connection() -> Connection:
     return Connection(URL, transport="app.broker_redis:Transport", transport_options=OPTIONS)
 
 
+def _publish(connection, queue, bodies) -> None:
+    producer = connection.Producer()
+    for body in bodies:
+        producer.publish(body, exchange=queue.exchange, routing_key=queue.name, declare=[queue])
+
+
+def _queue(name: str) -> Queue:
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
 def test_a_received_message_is_recorded_unacknowledged_and_off_the_receiving_list(queue_name):
     client = redis.Redis.from_url(URL)
-    queue = Queue(queue_name, Exchange(queue_name, type="direct"), routing_key=queue_name)
+    queue = _queue(queue_name)
     received = []
     with _connection() as connection:
-        connection.Producer().publish(
-            {"n": 1}, exchange=queue.exchange, routing_key=queue_name, declare=[queue]
-        )
+        _publish(connection, queue, [{"n": 1}])
         channel = connection.default_channel
         with connection.Consumer(queue, callbacks=[lambda body, m: received.append(m)]):
             connection.drain_events(timeout=5)
@@ -71,16 +79,6 @@ def test_the_sweep_requeues_what_a_dead_consumer_received_but_never_recorded(que
     assert client.lrange(alive, 0, -1) == [b"second"]  # a live consumer's is left alone
     assert sorted(client.lrange(queue_name, 0, -1)) == [b"first", b"third"]
     client.delete(f"{CONSUMER_PREFIX}:{alive_id}")
-
-
-def _publish(connection, queue, bodies) -> None:
-    producer = connection.Producer()
-    for body in bodies:
-        producer.publish(body, exchange=queue.exchange, routing_key=queue.name, declare=[queue])
-
-
-def _queue(name: str) -> Queue:
-    return Queue(name, Exchange(name, type="direct"), routing_key=name)
 
 
 def test_one_wake_up_takes_what_the_prefetch_allows_and_records_it_all(queue_name):
@@ -125,7 +123,6 @@ def test_a_message_that_is_not_an_envelope_is_set_aside_and_the_rest_delivered(q
                 message.ack()
     assert client.lrange(f"{UNREADABLE_PREFIX}:{queue_name}", 0, -1) == [b"not json {"]
     assert client.llen(queue_name) == 0
-    client.delete(f"{UNREADABLE_PREFIX}:{queue_name}")
 
 
 def test_on_an_event_loop_acks_reach_redis_together_at_the_end_of_the_iteration(queue_name):
@@ -203,4 +200,3 @@ def test_a_message_kombu_cannot_take_is_set_aside_and_the_ones_after_it_requeued
             connection.drain_events(timeout=5)
             assert [m.payload for m in received] == [{"n": 1}, {"n": 3}]
             received[1].ack()
-    client.delete(f"{UNREADABLE_PREFIX}:{queue_name}")
