@@ -1,48 +1,67 @@
 """Celery settings and the queue topology, written once.
 
-`start_celery_worker.sh`, the standalone launcher, Flower and the tests read the pool
-names and sizes from here (`python celery_config.py pools` prints them).
+Task names and queues are written here and nowhere else: the web tier submits tasks by
+these names and never imports the worker code that defines them. `start_celery_worker.sh`,
+the standalone launcher, Flower and the tests read the pools and the worker command from
+here (`python celery_config.py pools`, `python celery_config.py worker-args POOL`).
+This module imports nothing from `app/`.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlparse
 
 from kombu import Exchange, Queue
 
-from app.config import instance_path
-
 # --- Queue topology ---------------------------------------------------------------
-DEFAULT_QUEUE = "default"
+# Storage (the `default` queue) stores events; aggregation (the queue users know as
+# `batch_processing`) summarizes them.
+STORAGE_QUEUE = "default"
 EMAIL_QUEUE = "emails"
-BATCH_QUEUE = "batch_processing"
+AGGREGATION_QUEUE = "batch_processing"
 DEAD_LETTER_QUEUE = "dead_letter"  # no pool consumes it; `flask events replay-failed` does
 
 # pool name -> (queue, default concurrency, env var that overrides it)
 WORKER_POOLS = {
-    DEFAULT_QUEUE: (DEFAULT_QUEUE, 8, "WORKER_DEFAULT_CONCURRENCY"),
+    STORAGE_QUEUE: (STORAGE_QUEUE, 8, "WORKER_DEFAULT_CONCURRENCY"),
     EMAIL_QUEUE: (EMAIL_QUEUE, 2, "WORKER_EMAILS_CONCURRENCY"),
-    BATCH_QUEUE: (BATCH_QUEUE, 1, "WORKER_BATCH_CONCURRENCY"),
+    AGGREGATION_QUEUE: (AGGREGATION_QUEUE, 1, "WORKER_BATCH_CONCURRENCY"),
 }
 
-STORAGE_TASKS = ("process_event_async", "process_event_batch")
-EMAIL_TASKS = ("send_email_async",)
-BATCH_TASKS = ("batch_process_events", "aggregate_all_apps")
+# Task names (users and queued messages know them; never rename one).
+STORE_EVENT_TASK = "process_event_async"
+STORE_BATCH_TASK = "process_event_batch"
+SEND_EMAIL_TASK = "send_email_async"
+SUMMARIZE_APP_TASK = "batch_process_events"
+SUMMARIZE_ALL_TASK = "aggregate_all_apps"
+
+STORAGE_TASKS = (STORE_EVENT_TASK, STORE_BATCH_TASK)
+EMAIL_TASKS = (SEND_EMAIL_TASK,)
+AGGREGATION_TASKS = (SUMMARIZE_APP_TASK, SUMMARIZE_ALL_TASK)
 
 task_queues = tuple(
     Queue(name, Exchange(name, type="direct"), routing_key=name)
-    for name in (DEFAULT_QUEUE, EMAIL_QUEUE, BATCH_QUEUE)
+    for name in (STORAGE_QUEUE, EMAIL_QUEUE, AGGREGATION_QUEUE)
 )
-task_default_queue = DEFAULT_QUEUE
+task_default_queue = STORAGE_QUEUE
 task_routes = {
-    **{name: {"queue": DEFAULT_QUEUE} for name in STORAGE_TASKS},
+    **{name: {"queue": STORAGE_QUEUE} for name in STORAGE_TASKS},
     **{name: {"queue": EMAIL_QUEUE} for name in EMAIL_TASKS},
-    **{name: {"queue": BATCH_QUEUE} for name in BATCH_TASKS},
+    **{name: {"queue": AGGREGATION_QUEUE} for name in AGGREGATION_TASKS},
 }
 
+
 # --- Broker and results -------------------------------------------------------------
+def instance_path() -> Path:
+    """The folder that holds standalone state (the same rule as app.config's)."""
+    default = Path(__file__).resolve().parent / "instance"
+    return Path(os.environ.get("INSTANCE_PATH", default)).resolve()
+
+
 # Unset URLs mean standalone: kombu's filesystem transport and file results, no server.
 _instance = instance_path()
 broker_url = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
@@ -59,9 +78,11 @@ VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 60))
 RESTORE_INTERVAL = int(os.environ.get("CELERY_RESTORE_INTERVAL", 10))
 
 
-def broker_transport_for(url: str) -> str | None:
-    """Our Redis transport (app/broker_redis.py) for redis:// brokers; None: the URL's."""
-    return "app.broker_redis:Transport" if urlparse(url).scheme in ("redis", "rediss") else None
+def worker_transport_for(url: str) -> str | None:
+    """The transport a worker consumes with: ours (app/worker/kombu_redis.py) for redis://
+    brokers, None (the URL's own) otherwise. The web tier only publishes and keeps kombu's."""
+    scheme = urlparse(url).scheme
+    return "app.worker.kombu_redis:Transport" if scheme in ("redis", "rediss") else None
 
 
 def _transport_options(url: str) -> dict:
@@ -90,15 +111,14 @@ def _transport_options(url: str) -> dict:
     return {}
 
 
-def publish_only(url: str) -> str:
-    """Select app.result_backend's Redis backend for redis:// result URLs."""
+def result_backend_for(url: str) -> str:
+    """The result backend for a URL: app/celery_results.py's for Redis, else the URL's own."""
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return "app.result_backend:PublishOnlyRedisBackend+" + url
+        return "app.celery_results:UnsubscribedRedisBackend+" + url
     return url
 
 
-result_backend = publish_only(result_backend)
-broker_transport = broker_transport_for(broker_url)
+result_backend = result_backend_for(result_backend)
 broker_transport_options = _transport_options(broker_url)
 result_backend_transport_options = {
     "visibility_timeout": VISIBILITY_TIMEOUT,
@@ -136,7 +156,7 @@ STORAGE_TIME_LIMIT = 10 * 60
 STORAGE_MAX_RETRIES = 3
 STORAGE_RETRY_BACKOFF = float(os.environ.get("STORAGE_RETRY_BACKOFF", 2))
 # Storage messages wait up to STORAGE_BATCH_WAIT_MS, or until this many bytes of them
-# wait, and are then stored in one transaction (app/storage_batching.py); 0 turns that
+# wait, and are then stored in one transaction (app/worker/celery_grouping.py); 0 turns that
 # off. Held messages raise the prefetch up to MAX_HELD of them and 8 x MAX_BYTES.
 STORAGE_BATCH_MAX_BYTES = int(os.environ.get("STORAGE_BATCH_MAX_BYTES", 1024 * 1024))
 STORAGE_BATCH_WAIT_MS = float(os.environ.get("STORAGE_BATCH_WAIT_MS", 50))
@@ -153,21 +173,52 @@ worker_hijack_root_logger = False
 beat_schedule_filename = str(_instance / "celerybeat-schedule")
 beat_schedule = {
     "aggregate-all-apps-hourly": {
-        "task": "aggregate_all_apps",
+        "task": SUMMARIZE_ALL_TASK,
         "schedule": 3600.0,
     },
 }
 
 
-def pool_concurrency(pool: str) -> int:
+def pool_concurrency(pool: str, env: Mapping[str, str] = os.environ) -> int:
     """Return the concurrency of a pool, honouring its environment override."""
     _queue, default, env_var = WORKER_POOLS[pool]
-    return int(os.environ.get(env_var, default))
+    return int(env.get(env_var) or default)
+
+
+def worker_arguments(
+    pool: str, celery_app: str = "run.celery_app", env: Mapping[str, str] = os.environ
+) -> list[str]:
+    """The `celery` arguments that start a pool: one definition for start_celery_worker.sh
+    and the standalone launcher. Workers skip mingle (a 1 s wait at every start to sync
+    revoked task ids, which this project never uses) and gossip (every worker following
+    every other's heartbeats)."""
+    queue = WORKER_POOLS[pool][0]
+    return [
+        "-A",
+        celery_app,
+        "worker",
+        "-Q",
+        queue,
+        "-c",
+        str(pool_concurrency(pool, env)),
+        "-n",
+        f"{pool}@{env.get('WORKER_NODE_SUFFIX', '%h')}",
+        "--max-tasks-per-child",
+        env.get("WORKER_MAX_TASKS_PER_CHILD") or str(worker_max_tasks_per_child),
+        "--loglevel",
+        env.get("CELERY_LOGLEVEL", "INFO"),
+        "--without-mingle",
+        "--without-gossip",
+    ]
 
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["pools"]:
         for pool, (queue, _default, _env) in WORKER_POOLS.items():
             print(pool, queue, pool_concurrency(pool))
+    elif len(sys.argv) == 3 and sys.argv[1] == "worker-args" and sys.argv[2] in WORKER_POOLS:
+        print(
+            "\n".join(worker_arguments(sys.argv[2], os.environ.get("CELERY_APP", "run.celery_app")))
+        )
     else:
-        sys.exit("usage: python celery_config.py pools")
+        sys.exit("usage: python celery_config.py pools | worker-args POOL")

@@ -9,7 +9,8 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
-# Threads let concurrent requests of one process share a broker message (app/publisher.py).
+# Threads let concurrent requests of one process share a broker message
+# (app/ingest/group_commit.py).
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GUNICORN_THREADS", 8))
 # Recycle workers now and then, at staggered times, so slow leaks never accumulate.

@@ -5,13 +5,26 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask
+from flask import Flask, Response, render_template, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Config
-from app.extensions import csrf, db, login_manager, migrate
+from app.extensions import (
+    auth_limiter,
+    celery_client,
+    csrf,
+    db,
+    group_publisher,
+    ingest_limiter,
+    login_manager,
+    migrate,
+    registry,
+)
+
+MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "migrations")
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -27,57 +40,82 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     os.makedirs(app.instance_path, exist_ok=True)
+    configure_logging()
+    if app.config["PROXY_FIX_X_FOR"]:
+        hops = app.config["PROXY_FIX_X_FOR"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def configure_logging() -> None:
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
-    if app.config["PROXY_FIX_X_FOR"]:
-        hops = app.config["PROXY_FIX_X_FOR"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+def register_extensions(app: Flask) -> None:
+    """Bind every extension to the app (none connects to a server yet)."""
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    migrate.init_app(app, db, directory=MIGRATIONS)
     csrf.init_app(app)
     login_manager.init_app(app)
+    auth_limiter.init_app(app)
+    registry.init_app(app)
+    ingest_limiter.init_app(app)
+    group_publisher.init_app(app)
+    celery_client.init_app(app)
 
-    from app.api.ratelimit import IngestRateLimiter
-    from app.auth import throttle
-    from app.celery_app import celery_init_app
-    from app.publisher import GroupPublisher
-    from app.redis_publisher import task_sender
-    from app.registry import Registry
 
-    app.extensions["registry"] = Registry(app.config["REGISTRY_REFRESH_SECONDS"])
-    app.extensions["ingest_rate_limiter"] = IngestRateLimiter(
-        app.config["RATELIMIT_STORAGE_URI"], app.config["INGEST_RATE_LIMIT"]
-    )
-    app.extensions["publisher"] = GroupPublisher(
-        app.config["PUBLISH_GROUP_MAX_EVENTS"], app.config["PUBLISH_LINGER_MS"] / 1000
-    )
-    throttle.init_app(app)
-    celery_app = celery_init_app(app)
-    app.extensions["task_sender"] = task_sender(celery_app)
-
-    from app.api import bp as api_bp
+def register_blueprints(app: Flask) -> None:
+    """Mount the ingestion API, the account and dashboard pages, and the health check."""
     from app.auth import bp as auth_bp
-    from app.cookie_sessions import PagesOnlySessionInterface
+    from app.auth.api_sessions import PagesOnlySessionInterface
     from app.dashboard import bp as dashboard_bp
-    from app.health import bp as health_bp
-    from app.pages import bp as pages_bp
+    from app.dashboard.landing import bp as landing_bp
+    from app.ingest.api import api_blueprint
+    from app.ops.health import bp as health_bp
 
+    api_bp = api_blueprint()
     csrf.exempt(api_bp)  # the ingestion API authenticates with ingest keys, not cookies
     app.session_interface = PagesOnlySessionInterface(api_bp.url_prefix)
-    app.register_blueprint(api_bp)
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(dashboard_bp)
-    app.register_blueprint(health_bp)
-    app.register_blueprint(pages_bp)
+    for blueprint in (api_bp, auth_bp, dashboard_bp, landing_bp, health_bp):
+        app.register_blueprint(blueprint)
 
-    from app.cli import register_commands
 
-    register_commands(app)
-    return app
+def register_error_handlers(app: Flask) -> None:
+    """Site-wide error pages; JSON under /api (the API blueprint has its own handlers)."""
+
+    def render_error(error: HTTPException) -> tuple[Response | str, int]:
+        status = error.code or 500
+        if request.path.startswith("/api/"):
+            from app.ingest.errors import error_response
+
+            code = (error.name or "error").lower().replace(" ", "_")
+            return error_response(status, code, error.description or error.name), status
+        return render_template("error.html", title=error.name, message=error.description), status
+
+    def render_server_error(error: Exception) -> tuple[Response | str, int]:
+        app.logger.exception("unhandled error", exc_info=error)
+        if request.path.startswith("/api/"):
+            from app.ingest.errors import error_response
+
+            return error_response(500, "internal_error", "an unexpected error occurred"), 500
+        message = "Something went wrong on our side. Try again in a moment."
+        return render_template("error.html", title="Server error", message=message), 500
+
+    app.register_error_handler(HTTPException, render_error)
+    app.register_error_handler(Exception, render_server_error)
+
+
+def register_commands(app: Flask) -> None:
+    from app.cli import register_commands as register
+
+    register(app)
 
 
 @event.listens_for(Engine, "connect")

@@ -8,13 +8,9 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from celery_config import instance_path  # one rule for the folder of standalone state
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
-
-
-def instance_path() -> Path:
-    """Return the folder that holds standalone state (SQLite, broker files, mail)."""
-    return Path(os.environ.get("INSTANCE_PATH", DEFAULT_INSTANCE_PATH)).resolve()
 
 
 def normalize_database_url(url: str) -> str:

@@ -99,9 +99,9 @@ def batch(bench: Bench) -> dict:
 
 def validation(bench: Bench) -> dict:
     """compile_validator once, then time validate() on a valid and an invalid event."""
-    from app.ingestion import build_record
-    from app.registry import AppEntry, PlannedEvent
-    from app.validation import compile_validator, validate
+    from app.ingest.records import build_record
+    from app.ingest.registry import AppEntry, PlannedEvent
+    from app.ingest.validation import compile_validator, validate
     from bench import workload
 
     log("validation: in-process timing")

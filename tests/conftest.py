@@ -15,11 +15,14 @@ import pytest
 import redis
 from sqlalchemy.engine import make_url
 
-TEST_DATABASE_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/lvd_test"
+from tests.support import (
+    BROKER_DB,
+    LIMITS_DB,
+    RESULTS_DB,
+    TEST_DATABASE_URL,
+    TEST_REDIS_URL,
+    WorkerPool,
 )
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
-BROKER_DB, RESULTS_DB, LIMITS_DB = 10, 11, 12
 
 os.environ.update(
     DATABASE_URL=TEST_DATABASE_URL,
@@ -33,7 +36,6 @@ os.environ.update(
 )
 
 from tests.accounts import PASSWORD, SmtpSink, Web  # noqa: E402
-from tests.support import WorkerPool  # noqa: E402
 
 
 def _recreate_database(url: str) -> None:
@@ -83,8 +85,8 @@ def client(app):
 def make_tracked_app(app):
     """Create an app (unique name) with optional schemas; return {"id", "key", "name"}."""
 
-    from app import catalog
     from app.models import App
+    from app.store import catalog
 
     def make(schemas: dict | None = None, rate_limit: str | None = None) -> dict:
         with app.app_context():
@@ -161,14 +163,3 @@ def make_user(app):
         return address
 
     return make
-
-
-USER_LOGIN_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "eventName": {"const": "user_login"},
-        "userId": {"type": "integer"},
-        "method": {"enum": ["password", "google"]},
-    },
-    "required": ["eventName", "userId"],
-}

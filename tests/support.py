@@ -21,6 +21,22 @@ import psutil
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+TEST_DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/lvd_test"
+)
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
+BROKER_DB, RESULTS_DB, LIMITS_DB = 10, 11, 12
+
+USER_LOGIN_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "eventName": {"const": "user_login"},
+        "userId": {"type": "integer"},
+        "method": {"enum": ["password", "google"]},
+    },
+    "required": ["eventName", "userId"],
+}
+
 
 def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.2):
     """Poll until `predicate()` is truthy; return its value or raise after `timeout`."""

@@ -6,7 +6,8 @@ import logging
 
 from flask import current_app, render_template
 
-from app.tasks import send_email_async
+from app.extensions import celery_client
+from celery_config import SEND_EMAIL_TASK
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +21,10 @@ def send(to: str, template: str, subject: str, **context) -> bool:
     context = {"product": PRODUCT, "public_url": current_app.config["PUBLIC_URL"], **context}
     html_body = render_template(f"emails/{template}.html", **context)
     text_body = render_template(f"emails/{template}.txt", **context)
-    # This app's own Celery, not the process-wide current one (several apps may exist).
-    task = current_app.extensions["celery"].tasks[send_email_async.name]
     try:
-        task.apply_async(
+        # This app's own Celery, not the process-wide current one (several apps may exist).
+        celery_client.app.send_task(
+            SEND_EMAIL_TASK,
             args=(to, subject, html_body, text_body),
             # What workers log and monitors (Flower) show: never the bodies, which hold codes.
             argsrepr=repr((to, subject)),

@@ -12,11 +12,13 @@ import logging
 import math
 import time
 
-from flask import Flask, current_app, request
+from flask import current_app, request
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from werkzeug.exceptions import ServiceUnavailable
+
+from app.extensions import auth_limiter
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "lvd-auth"
@@ -34,11 +36,10 @@ class Throttled(Exception):
         return max(1, math.ceil(self.retry_after / 60))
 
 
-def init_app(app: Flask) -> None:
-    """Create the app's limiter on the configured storage (nothing connects yet)."""
-    uri = app.config["RATELIMIT_STORAGE_URI"]
+def build_limiter(uri: str) -> MovingWindowRateLimiter:
+    """The account pages' limiter on the configured storage (nothing connects yet)."""
     options = {"socket_connect_timeout": 2, "socket_timeout": 2} if uri.startswith("redis") else {}
-    app.extensions["auth_limiter"] = MovingWindowRateLimiter(storage_from_string(uri, **options))
+    return MovingWindowRateLimiter(storage_from_string(uri, **options))
 
 
 def client_ip() -> str:
@@ -86,7 +87,7 @@ def record(scope: str, account: str, account_limit: str, ip_limit: str | None = 
 
 def _call(method: str, item: RateLimitItem, identifiers: tuple[str, ...]) -> bool:
     try:
-        return getattr(current_app.extensions["auth_limiter"], method)(item, *identifiers)
+        return getattr(auth_limiter.state(), method)(item, *identifiers)
     except Exception as exc:
         # Fail closed: without its counters, login would be open to guessing.
         log.error("rate-limit storage unavailable: %s", exc)
@@ -94,5 +95,5 @@ def _call(method: str, item: RateLimitItem, identifiers: tuple[str, ...]) -> boo
 
 
 def _wait(item: RateLimitItem, identifiers: tuple[str, ...]) -> int:
-    stats = current_app.extensions["auth_limiter"].get_window_stats(item, *identifiers)
+    stats = auth_limiter.state().get_window_stats(item, *identifiers)
     return max(1, math.ceil(stats.reset_time - time.time()))

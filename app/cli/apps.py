@@ -6,11 +6,11 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from app import catalog, memberships
 from app.auth.accounts import find_user
 from app.cli import emit, fail, find_app, json_option
 from app.extensions import db
 from app.models import App
+from app.store import catalog, memberships
 
 
 @click.group()

@@ -6,15 +6,13 @@ import json
 import uuid
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
-from app import deadletter
-from app.aggregation import summarize
 from app.cli import emit, fail, find_app, json_option
-from app.extensions import db
+from app.extensions import celery_client, db
 from app.models import Event
-from app.storage import store_events
+from app.store.events import store_events
+from app.store.summaries import summarize
 
 
 @click.group()
@@ -73,8 +71,10 @@ def get(event_id: str, as_json: bool) -> None:
 @with_appcontext
 def replay_failed(as_json: bool) -> None:
     """Store the events parked on the dead-letter queue after their retries ran out."""
+    from app.worker import dead_letter  # worker code, loaded only when this command runs
+
     try:
-        outcome = deadletter.replay(current_app.extensions["celery"], store_events)
+        outcome = dead_letter.replay(celery_client.app, store_events)
     except Exception as exc:
         fail(f"replay stopped: {exc}", as_json)
     emit(

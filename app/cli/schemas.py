@@ -7,8 +7,8 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from app import catalog
 from app.cli import emit, fail, find_app, json_option
+from app.store import catalog
 
 
 @click.group()

@@ -8,8 +8,8 @@ from flask import abort
 from flask_login import current_user
 
 from app.extensions import db
-from app.memberships import role_of
 from app.models import App
+from app.store.memberships import role_of
 
 
 def member_app_or_404(app_id: uuid.UUID | str, owner: bool = False) -> tuple[App, str]:

@@ -8,13 +8,13 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from app import catalog, memberships
 from app.auth import notifications, pages
 from app.auth.accounts import find_user
 from app.auth.forms import ButtonForm
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
 from app.dashboard.forms import CreateAppForm, InviteForm
+from app.store import catalog, memberships
 
 pages.attach(bp)
 

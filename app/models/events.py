@@ -20,8 +20,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.extensions import db
 from app.models.types import JSONDocument, utcnow
 
-STATUSES = ("valid", "invalid", "unplanned")
-
 
 class Event(db.Model):
     __tablename__ = "events"

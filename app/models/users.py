@@ -19,9 +19,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.extensions import db
 from app.models.types import utcnow
 
-ROLES = ("owner", "member")
-TOKEN_PURPOSES = ("confirm", "reset", "set_password")
-
 
 class User(db.Model):
     __tablename__ = "users"

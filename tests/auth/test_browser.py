@@ -63,7 +63,11 @@ def test_register_confirm_log_in_with_the_mailed_code_and_see_the_apps_page(
             page.fill("input[name=name]", f"browser-{address[8:18]}")
             page.click("input[type=submit]")
             expect(page.get_by_text("Its ingest key is shown only now")).to_be_visible()
-            page.screenshot(path=str(tmp_path / "app-created.png"), full_page=True)
+            key = page.locator("code.secret").first.inner_text()
+            assert key.startswith("lvd_") and len(key) > 40  # the key itself is on the page
+            shot = tmp_path / "app-created.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000  # a rendered page, not a blank image
 
             page.click("text=Log out")
             page.wait_for_url(f"{live_url}/auth/login")

@@ -6,6 +6,7 @@ import re
 import uuid
 
 import pytest
+from sqlalchemy import select
 
 from tests.accounts import Web, landed, link_in, log_in, page, unique_email
 
@@ -75,13 +76,21 @@ def test_owner_invites_a_registered_developer_who_gets_a_mail_and_access(develop
     assert refused.status_code == 403
 
 
-def test_inviting_an_unregistered_address_says_so(developer):
+def test_inviting_an_unregistered_address_says_so_and_adds_no_one(app, developer):
+    from app.extensions import db
+    from app.models import Membership
+
     _owner_address, owner = developer()
     app_id, _key = create_app(owner)
     answer = owner.submit(
         f"/apps/{app_id}/members", {"email": unique_email("ghost")}, page=f"/apps/{app_id}"
     )
     assert "No developer has registered with" in page(answer)
+    with app.app_context():
+        roles = db.session.scalars(
+            select(Membership.role).where(Membership.app_id == uuid.UUID(app_id))
+        ).all()
+    assert roles == ["owner"]  # only the creator; no membership for the unknown address
 
 
 def test_owner_removes_a_member_but_never_the_last_owner(app, developer):

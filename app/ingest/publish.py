@@ -1,0 +1,69 @@
+"""Hand validated records to the `default` queue, or keep them in the database.
+
+If the broker cannot take the records, they are stored synchronously (the degraded
+path); if that fails too, the caller answers 503. Nothing is answered 202 unless it is
+in the broker or in the database. Tasks are named, never imported: the web tier holds
+no worker code.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import orjson
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.ingest.kombu_publish import Send
+from app.store.events import store_events
+from celery_config import STORE_BATCH_TASK, STORE_EVENT_TASK
+
+log = logging.getLogger(__name__)
+
+BROKER_ERRORS = (BrokerError, RedisError, OSError)
+
+
+class StorageUnavailable(RuntimeError):
+    """Neither the broker nor the database could keep the events."""
+
+
+class DegradedCounter:
+    """Counts events this process stored synchronously because the broker was down."""
+
+    count = 0
+
+
+def publish_or_store(send: Send, records: list[dict], single: bool) -> str | None:
+    """Publish the records as one task; return its id, or None when they were stored directly."""
+    task_id = records[0]["id"] if single else str(uuid.uuid4())
+    task_name, args = (
+        (STORE_EVENT_TASK, (records[0],))
+        if single
+        else (STORE_BATCH_TASK, (pack_records(records),))
+    )
+    try:
+        send(task_name, args, task_id, f"<{len(records)} record(s)>")
+        return task_id
+    except BROKER_ERRORS:
+        log.warning("broker unavailable; storing %d event(s) synchronously", len(records))
+    except Exception:  # whatever failed, the event must still be kept or refused
+        log.exception("publishing failed; storing %d event(s) synchronously", len(records))
+    try:
+        store_events(records)
+    except SQLAlchemyError as exc:
+        log.error("broker and database both unavailable; refusing %d event(s)", len(records))
+        raise StorageUnavailable("events could not be kept") from exc
+    DegradedCounter.count += len(records)
+    return None
+
+
+def pack_records(records: list[dict]) -> str:
+    """The records as one JSON text: what `process_event_batch` carries.
+
+    A worker's main process decodes every task's arguments and pickles them to the pool
+    child, which decodes the body again. One string argument makes both passes a copy
+    instead of walking every event's payload (`worker.tasks.unpack_records` reverses it).
+    """
+    return orjson.dumps(records).decode()

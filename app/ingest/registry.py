@@ -1,0 +1,130 @@
+"""A per-process cache of apps, key digests and compiled validators.
+
+The hot path reads only this cache. At most once per REGISTRY_REFRESH_SECONDS it reads
+one integer (the registry generation) and reloads when it changed, so every gunicorn
+worker sees a new schema or key within about a second, without a query per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from limits import RateLimitItem, parse
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.extensions import db
+from app.ingest.validation import EventValidator, compile_validator
+from app.models import App, IngestKey, RegistryState
+from app.store.catalog import latest_schemas
+from app.store.keys import key_matches
+
+log = logging.getLogger(__name__)
+
+
+RECHECK_PER_SECOND = 10
+
+
+class RegistryUnavailable(RuntimeError):
+    """Nothing has been loaded yet and the database cannot be reached."""
+
+
+@dataclass(frozen=True)
+class PlannedEvent:
+    version: int
+    validator: EventValidator
+
+
+@dataclass
+class AppEntry:
+    id: str
+    name: str
+    key_digests: frozenset[str]
+    rate_limit: RateLimitItem | None
+    plan: dict[str, PlannedEvent] = field(default_factory=dict)
+
+    def accepts_key(self, key: str) -> bool:
+        return key_matches(key, self.key_digests)
+
+
+class Registry:
+    def __init__(self, refresh_seconds: float) -> None:
+        self.refresh_seconds = refresh_seconds
+        self._apps: dict[str, AppEntry] | None = None
+        self._generation: int | None = None
+        self._checked_at = float("-inf")
+        self._rechecked_at = float("-inf")
+        self._validators: dict[int, EventValidator] = {}
+        self._lock = threading.Lock()
+        self._recheck_lock = threading.Lock()
+
+    def app(self, app_id: str) -> AppEntry | None:
+        """Return the cached app, refreshing the cache first when it is due."""
+        if time.monotonic() - self._checked_at >= self.refresh_seconds:
+            self.refresh()
+        elif self._apps is None:
+            with self._lock:  # another thread may be loading right now: wait for it
+                pass
+        if self._apps is None:
+            raise RegistryUnavailable("the app registry could not be loaded")
+        return self._apps.get(app_id)
+
+    def recheck(self) -> None:
+        """Check for changes now, after a miss; at most RECHECK_PER_SECOND times a second,
+        so requests naming random app ids cannot turn into a query each. A miss during
+        another thread's check waits for it: that check may bring the missing app."""
+        with self._recheck_lock:
+            now = time.monotonic()
+            if now - self._rechecked_at >= 1 / RECHECK_PER_SECOND:
+                self._rechecked_at = now
+                self.refresh(now=True)
+
+    def refresh(self, now: bool = False) -> None:
+        """Reload when the generation moved; keep serving the old cache if the DB is down."""
+        with self._lock:
+            fresh = time.monotonic() - self._checked_at < self.refresh_seconds
+            if fresh and self._apps is not None and not now:
+                return  # another thread refreshed while this one waited for the lock
+            self._checked_at = time.monotonic()
+            try:
+                generation = RegistryState.current()
+                if generation != self._generation or self._apps is None:
+                    self._apps = self._load()
+                    self._generation = generation
+            except SQLAlchemyError:
+                log.warning("registry refresh failed; serving the cached copy", exc_info=True)
+            finally:
+                # End the read transaction: on SQLite it would pin this request to its first
+                # snapshot, and a recheck later in the request would not see a new app.
+                db.session.rollback()
+
+    def _load(self) -> dict[str, AppEntry]:
+        apps = {
+            str(app.id): AppEntry(
+                id=str(app.id),
+                name=app.name,
+                key_digests=frozenset(),
+                rate_limit=parse(app.rate_limit) if app.rate_limit else None,
+            )
+            for app in db.session.scalars(select(App))
+        }
+        active_keys = select(IngestKey.app_id, IngestKey.key_hash).where(
+            IngestKey.revoked_at.is_(None)
+        )
+        digests: dict[str, set[str]] = {}
+        for app_id, digest in db.session.execute(active_keys):
+            digests.setdefault(str(app_id), set()).add(digest)
+        for app_id, entry in apps.items():
+            entry.key_digests = frozenset(digests.get(app_id, ()))
+        validators = {}
+        for schema in latest_schemas():
+            validator = self._validators.get(schema.id) or compile_validator(schema.schema)
+            validators[schema.id] = validator
+            entry = apps.get(str(schema.app_id))
+            if entry is not None:
+                entry.plan[schema.event_name] = PlannedEvent(schema.version, validator)
+        self._validators = validators
+        return apps

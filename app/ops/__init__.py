@@ -1,0 +1,1 @@
+"""Operations: the health check (and what operators read about a running deployment)."""

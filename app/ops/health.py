@@ -1,0 +1,80 @@
+"""GET /health: database, broker (with its queues) and the workers seen per queue, each
+bounded in time."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, Flask, Response, current_app, jsonify
+from sqlalchemy import select, text
+
+from app.extensions import db
+from app.ingest.publish import DegradedCounter
+from app.models import WorkerHeartbeat
+from app.ops.queues import queue_status
+from celery_config import WORKER_POOLS
+
+bp = Blueprint("health", __name__)
+_checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
+
+
+@bp.get("/health")
+def health() -> Response:
+    """Answer 200 when the database and the broker answer, else 503; list live workers."""
+    app = current_app._get_current_object()
+    timeout = app.config["HEALTH_TIMEOUT_SECONDS"]
+    futures = {
+        "database": _checks.submit(_in_context, app, _database_and_workers),
+        "broker": _checks.submit(_broker, app, timeout),
+    }
+    results = {name: _outcome(future, timeout) for name, future in futures.items()}
+    database = results["database"]
+    workers = database.pop("workers", {}) if database.get("ok") else {}
+    healthy = database["ok"] and results["broker"]["ok"]
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        "database": database,
+        "broker": results["broker"],
+        "workers": {queue: workers.get(queue, []) for queue in WORKER_POOLS},
+        "degraded_writes_this_process": DegradedCounter.count,
+    }
+    response = jsonify(body)
+    response.status_code = 200 if healthy else 503
+    return response
+
+
+def _outcome(future, timeout: float) -> dict:
+    try:
+        return future.result(timeout=timeout + 0.5)
+    except FutureTimeout:
+        return {"ok": False, "error": f"no answer within {timeout}s"}
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _in_context(app: Flask, check):
+    with app.app_context():
+        return check(app)
+
+
+def _database_and_workers(app: Flask) -> dict:
+    db.session.execute(text("SELECT 1"))
+    since = datetime.now(UTC) - timedelta(seconds=app.config["WORKER_STALE_SECONDS"])
+    workers: dict[str, list[str]] = {}
+    for beat in db.session.scalars(select(WorkerHeartbeat)):
+        last_seen = beat.last_seen if beat.last_seen.tzinfo else beat.last_seen.replace(tzinfo=UTC)
+        if last_seen >= since:
+            for queue in beat.queues:
+                workers.setdefault(queue, []).append(beat.hostname)
+    return {"ok": True, "workers": workers}
+
+
+def _broker(app: Flask, timeout: float) -> dict:
+    celery_app = app.extensions["celery"]
+    with celery_app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=timeout)
+        transport = connection.transport_cls
+    status = queue_status(celery_app, timeout)
+    return {"ok": True, "transport": str(transport), **status.as_dict()}

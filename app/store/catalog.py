@@ -1,0 +1,129 @@
+"""Create apps, rotate keys and save schemas; each change bumps the registry generation."""
+
+from __future__ import annotations
+
+import uuid
+
+from limits import parse
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.ingest.validation import InvalidSchema, check_schema
+from app.models import App, EventSchema, IngestKey, Membership, RegistryState
+from app.models.types import utcnow
+from app.store.keys import hash_key, new_ingest_key
+
+
+class CatalogError(ValueError):
+    """A request the catalog refuses, with a message meant for the user."""
+
+
+def create_app(
+    name: str, rate_limit: str | None = None, owner_id: int | None = None
+) -> tuple[App, str]:
+    """Create an app (owned by `owner_id`, if given) and return it with its first ingest key."""
+    name = name.strip()
+    if not name or len(name) > 120:
+        raise CatalogError("an app name must have 1 to 120 characters")
+    if db.session.scalar(select(App.id).where(App.name == name)):
+        raise CatalogError(f"an app named {name!r} already exists")
+    _check_rate_limit(rate_limit)
+    app = App(id=uuid.uuid4(), name=name, rate_limit=rate_limit)
+    db.session.add(app)
+    if owner_id is not None:
+        db.session.add(Membership(user_id=owner_id, app_id=app.id, role="owner"))
+    key = _add_key(app)
+    RegistryState.bump()
+    db.session.commit()
+    return app, key
+
+
+def rotate_key(app: App) -> str:
+    """Revoke the app's keys and return a new one."""
+    now = utcnow()
+    for key in app.keys:
+        if key.revoked_at is None:
+            key.revoked_at = now
+    key = _add_key(app)
+    RegistryState.bump()
+    db.session.commit()
+    return key
+
+
+def set_rate_limit(app: App, rate_limit: str | None) -> None:
+    """Override the ingest rate limit of one app (None: use INGEST_RATE_LIMIT)."""
+    _check_rate_limit(rate_limit)
+    app.rate_limit = rate_limit
+    RegistryState.bump()
+    db.session.commit()
+
+
+def set_schema(app: App, event_name: str, schema: object) -> tuple[EventSchema, bool]:
+    """Save a schema as the event's next version; return it and whether it is new."""
+    if not event_name or len(event_name) > 200:
+        raise CatalogError("an event name must have 1 to 200 characters")
+    try:
+        check_schema(schema)
+    except InvalidSchema as exc:
+        raise CatalogError(f"invalid JSON Schema: {exc}") from None
+    latest = latest_schema(app.id, event_name)
+    if latest is not None and latest.schema == schema:
+        return latest, False
+    saved = EventSchema(
+        app_id=app.id,
+        event_name=event_name,
+        version=(latest.version + 1) if latest else 1,
+        schema=schema,
+    )
+    db.session.add(saved)
+    RegistryState.bump()
+    db.session.commit()
+    return saved, True
+
+
+def latest_schema(app_id: uuid.UUID, event_name: str) -> EventSchema | None:
+    return db.session.scalar(
+        select(EventSchema)
+        .where(EventSchema.app_id == app_id, EventSchema.event_name == event_name)
+        .order_by(EventSchema.version.desc())
+        .limit(1)
+    )
+
+
+def latest_schemas(app_id: uuid.UUID | None = None) -> list[EventSchema]:
+    """Return the newest version of every event schema (of one app, or of all apps)."""
+    newest = (
+        select(
+            EventSchema.app_id,
+            EventSchema.event_name,
+            func.max(EventSchema.version).label("version"),
+        )
+        .group_by(EventSchema.app_id, EventSchema.event_name)
+        .subquery()
+    )
+    query = select(EventSchema).join(
+        newest,
+        (EventSchema.app_id == newest.c.app_id)
+        & (EventSchema.event_name == newest.c.event_name)
+        & (EventSchema.version == newest.c.version),
+    )
+    if app_id is not None:
+        query = query.where(EventSchema.app_id == app_id)
+    return list(db.session.scalars(query.order_by(EventSchema.event_name)))
+
+
+def _add_key(app: App) -> str:
+    key = new_ingest_key()
+    app.keys.append(IngestKey(key_hash=hash_key(key), prefix=key[:8]))
+    return key
+
+
+def _check_rate_limit(rate_limit: str | None) -> None:
+    if rate_limit is None:
+        return
+    try:
+        parse(rate_limit)
+    except ValueError:
+        raise CatalogError(
+            f"invalid rate limit {rate_limit!r}; use e.g. '100/second' or '5000/minute'"
+        ) from None

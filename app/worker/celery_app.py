@@ -1,0 +1,57 @@
+"""The workers' Celery: the client's settings plus the tasks, the Redis transport that
+consumes without loss, the heartbeat, and every task run inside a Flask app context."""
+
+from __future__ import annotations
+
+from celery import Celery, Task
+from celery.signals import worker_process_init
+from flask import Flask, has_app_context
+
+import celery_config
+from app.celery_client import build_celery
+from app.extensions import db
+from app.worker.heartbeat import HeartbeatStep
+from app.worker.library_versions import check_library_versions
+
+
+class FlaskTask(Task):
+    """A task that runs in its Flask app's context."""
+
+    def __call__(self, *args, **kwargs):
+        # Reuse an active context (eager calls, tests) instead of nesting a new session.
+        if has_app_context():
+            return self.run(*args, **kwargs)
+        with self.app.flask_app.app_context():
+            return self.run(*args, **kwargs)
+
+
+def worker_celery(app: Flask) -> Celery:
+    """Return the app's Celery as a worker needs it (built once per app).
+
+    It replaces the client in `app.extensions["celery"]`, so the CLI and health checks of
+    a worker process see the same Celery as its tasks.
+    """
+    existing = app.extensions.get("celery")
+    if getattr(existing, "runs_tasks", False):
+        return existing
+    check_library_versions()
+    celery_app = build_celery(app, task_cls=FlaskTask)
+    celery_app.runs_tasks = True
+    transport = celery_config.worker_transport_for(
+        celery_app.conf.broker_read_url or celery_app.conf.broker_url or ""
+    )
+    if transport:
+        celery_app.conf.broker_transport = transport
+    celery_app.set_default()
+    celery_app.steps["worker"].add(HeartbeatStep)
+    app.extensions["celery"] = celery_app
+
+    @worker_process_init.connect(weak=False)
+    def _fresh_connections_after_fork(**_kwargs) -> None:
+        # Pool connections inherited from the parent must never be shared with a child.
+        with app.app_context():
+            db.engine.dispose(close=False)
+
+    from app.worker import tasks  # noqa: F401  (registers the tasks)
+
+    return celery_app

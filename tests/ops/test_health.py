@@ -1,0 +1,51 @@
+"""GET /health with everything up: 200, database and broker ok, and the running `default`
+worker listed under its queue (from the heartbeat it writes to the database)."""
+
+from __future__ import annotations
+
+from tests.support import wait_for
+
+
+def test_health_ok_lists_the_running_default_worker(client, default_worker):
+    def worker_listed():
+        answer = client.get("/health")
+        body = answer.get_json()
+        if default_worker.hostname in body["workers"]["default"]:
+            return answer, body
+        return None
+
+    answer, body = wait_for(worker_listed, timeout=15, interval=0.5)
+    assert answer.status_code == 200
+    assert body["status"] == "ok"
+    assert body["database"]["ok"] is True
+    assert body["broker"]["ok"] is True
+    assert set(body["workers"]) == {"default", "emails", "batch_processing"}
+    assert isinstance(body["workers"]["emails"], list)
+    assert isinstance(body["workers"]["batch_processing"], list)
+    assert default_worker.hostname not in body["workers"]["emails"]
+    assert default_worker.hostname not in body["workers"]["batch_processing"]
+
+
+def test_health_reports_queue_depths_and_parked_counts_from_the_broker(app, client):
+    import redis
+
+    from tests.support import BROKER_DB, TEST_REDIS_URL
+
+    broker = redis.Redis.from_url(f"{TEST_REDIS_URL}/{BROKER_DB}")
+    queue = "batch_processing"  # no worker consumes it in this test
+    before = client.get("/health").get_json()["broker"]
+    broker.lpush(queue, b"not-a-message-1", b"not-a-message-2")
+    broker.lpush("lvd.unreadable:emails", b"x")
+    broker.zadd("unacked_index", {"health-test-tag": broker.time()[0] - 30})
+    broker.hset("unacked", "health-test-tag", b"[]")
+    try:
+        after = client.get("/health").get_json()["broker"]
+    finally:
+        broker.delete(queue, "lvd.unreadable:emails")
+        broker.zrem("unacked_index", "health-test-tag")
+        broker.hdel("unacked", "health-test-tag")
+    assert after["depths"][queue] == before["depths"][queue] + 2
+    assert after["set_aside"]["emails"] == before["set_aside"]["emails"] + 1
+    assert after["unacked"] == before["unacked"] + 1
+    assert after["oldest_unacked_seconds"] >= 29
+    assert set(after["depths"]) == {"default", "emails", "batch_processing"}

@@ -1,0 +1,105 @@
+"""Small storage messages are stored several per transaction by a real `default` pool.
+
+Each message is acknowledged and gets its own result only after its group committed;
+a group holding a record stored before falls back to Celery's message-by-message path,
+which still stores everything exactly once.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+from celery import states
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.ingest.publish import pack_records
+from app.models import Event, EventCount
+from app.store.events import store_events
+from tests.support import make_record, wait_for
+
+
+def _record(app_id: str, n: int) -> dict:
+    return make_record(
+        app_id,
+        client_event_id=f"grouped-{n}",
+        event_name="screen_view",
+        payload={"eventName": "screen_view", "n": n},
+        status="unplanned",
+    )
+
+
+def _push_together(app, messages: list[tuple[str, tuple, str]]) -> None:
+    """LPUSH every message in one round trip, so the worker receives them together."""
+    publisher = app.extensions["celery_send"].__self__
+    queue = publisher.queue_for("process_event_async")
+    with publisher.client.pipeline(transaction=False) as pipe:
+        for task_name, args, task_id in messages:
+            message = publisher.message(task_name, args, task_id, "<records>", queue)
+            pipe.lpush(queue, orjson.dumps(message))
+        pipe.execute()
+
+
+def _stored(app, app_id: str) -> tuple[int, int, int]:
+    """(rows, summed counters, distinct stored_at) of one app."""
+    with app.app_context():
+        key = uuid.UUID(app_id)
+        rows = db.session.scalar(select(func.count()).where(Event.app_id == key))
+        counted = db.session.scalar(
+            select(func.coalesce(func.sum(EventCount.count), 0)).where(EventCount.app_id == key)
+        )
+        moments = db.session.scalar(
+            select(func.count(func.distinct(Event.stored_at))).where(Event.app_id == key)
+        )
+    return rows, counted, moments
+
+
+def _result(app, task_id: str):
+    backend = app.extensions["celery"].backend
+    return backend.get_state(task_id), backend.get_result(task_id)
+
+
+def test_small_messages_share_transactions_and_each_gets_its_result(
+    app, make_tracked_app, default_worker
+):
+    target = make_tracked_app()
+    records = [_record(target["id"], n) for n in range(60)]
+    singles = [("process_event_async", (r,), r["id"]) for r in records[:40]]
+    small_batches = [
+        (
+            "process_event_batch",
+            (pack_records(records[40 + 5 * k : 45 + 5 * k]),),
+            str(uuid.uuid4()),
+        )
+        for k in range(4)
+    ]
+    _push_together(app, singles + small_batches)
+
+    wait_for(lambda: _stored(app, target["id"])[0] == 60, timeout=30)
+    rows, counted, moments = _stored(app, target["id"])
+    assert rows == counted == 60
+    assert moments <= 10, f"{moments} transactions for 44 messages: they were not grouped"
+    for _name, _args, task_id in singles:
+        wait_for(lambda task_id=task_id: _result(app, task_id)[0] == states.SUCCESS, timeout=10)
+        assert _result(app, task_id)[1] == {"received": 1, "stored": 1, "duplicates": 0}
+    for _name, _args, task_id in small_batches:
+        wait_for(lambda task_id=task_id: _result(app, task_id)[0] == states.SUCCESS, timeout=10)
+        assert _result(app, task_id)[1] == {"received": 5, "stored": 5, "duplicates": 0}
+
+
+def test_a_group_holding_a_stored_record_falls_back_and_stores_everything_once(
+    app, make_tracked_app, default_worker
+):
+    target = make_tracked_app()
+    records = [_record(target["id"], n) for n in range(20)]
+    with app.app_context():
+        assert store_events([records[7]]) == 1  # already stored: a redelivery, say
+    _push_together(app, [("process_event_async", (r,), r["id"]) for r in records])
+
+    for record in records:
+        wait_for(lambda r=record: _result(app, r["id"])[0] == states.SUCCESS, timeout=30)
+    rows, counted, _moments = _stored(app, target["id"])
+    assert rows == counted == 20
+    assert _result(app, records[7]["id"])[1] == {"received": 1, "stored": 0, "duplicates": 1}
+    assert _result(app, records[0]["id"])[1] == {"received": 1, "stored": 1, "duplicates": 0}

@@ -1,0 +1,202 @@
+"""The Redis transport: a received message is always in the queue, on its consumer's
+receiving list, or recorded as unacknowledged, and orphans come back to the queue; a
+wake-up takes several messages, and on an event loop acknowledgements go together."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import orjson
+import pytest
+import redis
+from kombu import Connection, Exchange, Queue
+from kombu.asynchronous import Hub
+
+from app.worker.kombu_redis import CONSUMER_PREFIX, RECEIVING_PREFIX, UNREADABLE_PREFIX
+from tests.support import TEST_REDIS_URL
+
+URL = f"{TEST_REDIS_URL}/15"
+OPTIONS = {"priority_steps": [0], "visibility_timeout": 60}
+
+
+@pytest.fixture
+def queue_name():
+    name = f"transport-{uuid.uuid4().hex[:8]}"
+    yield name
+    client = redis.Redis.from_url(URL)
+    for key in client.scan_iter(match=f"*{name}*"):
+        client.delete(key)
+
+
+def _connection() -> Connection:
+    return Connection(URL, transport="app.worker.kombu_redis:Transport", transport_options=OPTIONS)
+
+
+def _publish(connection, queue, bodies) -> None:
+    producer = connection.Producer()
+    for body in bodies:
+        producer.publish(body, exchange=queue.exchange, routing_key=queue.name, declare=[queue])
+
+
+def _queue(name: str) -> Queue:
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
+def test_a_received_message_is_recorded_unacknowledged_and_off_the_receiving_list(queue_name):
+    client = redis.Redis.from_url(URL)
+    queue = _queue(queue_name)
+    received = []
+    with _connection() as connection:
+        _publish(connection, queue, [{"n": 1}])
+        channel = connection.default_channel
+        with connection.Consumer(queue, callbacks=[lambda body, m: received.append(m)]):
+            connection.drain_events(timeout=5)
+            assert [m.payload for m in received] == [{"n": 1}]
+            tag = received[0].delivery_tag
+            assert client.hexists("unacked", tag)
+            assert client.llen(channel.receiving_key(queue_name)) == 0
+            assert client.exists(f"{CONSUMER_PREFIX}:{channel.consumer_id}")
+            received[0].ack()
+            assert not client.hexists("unacked", tag)
+            assert client.llen(queue_name) == 0
+
+
+def test_the_sweep_requeues_what_a_dead_consumer_received_but_never_recorded(queue_name):
+    client = redis.Redis.from_url(URL)
+    dead = f"{RECEIVING_PREFIX}:{uuid.uuid4().hex}:{queue_name}"
+    alive_id = uuid.uuid4().hex
+    alive = f"{RECEIVING_PREFIX}:{alive_id}:{queue_name}"
+    client.lpush(queue_name, b"first", b"second", b"third")
+    client.lmove(queue_name, dead, "RIGHT", "LEFT")  # moved, then the consumer was killed
+    client.lmove(queue_name, alive, "RIGHT", "LEFT")  # moved by a consumer still running
+    client.set(f"{CONSUMER_PREFIX}:{alive_id}", 1, ex=60)
+
+    with _connection() as connection:
+        connection.default_channel.restore_orphans()
+
+    assert client.llen(dead) == 0
+    assert client.lrange(alive, 0, -1) == [b"second"]  # a live consumer's is left alone
+    assert sorted(client.lrange(queue_name, 0, -1)) == [b"first", b"third"]
+    client.delete(f"{CONSUMER_PREFIX}:{alive_id}")
+
+
+def test_one_wake_up_takes_what_the_prefetch_allows_and_records_it_all(queue_name):
+    client = redis.Redis.from_url(URL)
+    queue = _queue(queue_name)
+    received = []
+    with _connection() as connection:
+        _publish(connection, queue, [{"n": n} for n in range(5)])
+        channel = connection.default_channel
+        with connection.Consumer(queue, callbacks=[lambda body, m: received.append(m)]) as consumer:
+            consumer.qos(prefetch_count=3)
+            connection.drain_events(timeout=5)  # one read of the socket
+            assert [m.payload for m in received] == [{"n": 0}, {"n": 1}, {"n": 2}]
+            assert client.llen(queue_name) == 2
+            assert client.llen(channel.receiving_key(queue_name)) == 0
+            tags = [m.delivery_tag for m in received]
+            assert all(client.hexists("unacked", tag) for tag in tags)
+            assert client.zcard("unacked_index") >= 3
+
+            for message in received:
+                message.ack()
+            connection.drain_events(timeout=5)
+            assert [m.payload["n"] for m in received] == [0, 1, 2, 3, 4]
+            for message in received[3:]:
+                message.ack()
+            assert not any(client.hexists("unacked", m.delivery_tag) for m in received)
+    assert client.llen(queue_name) == 0
+
+
+def test_a_message_that_is_not_an_envelope_is_set_aside_and_the_rest_delivered(queue_name):
+    client = redis.Redis.from_url(URL)
+    queue = _queue(queue_name)
+    received = []
+    with _connection() as connection:
+        _publish(connection, queue, [{"n": 1}])
+        client.lpush(queue_name, b"not json {")  # behind the first message
+        _publish(connection, queue, [{"n": 2}])
+        with connection.Consumer(queue, callbacks=[lambda body, m: received.append(m)]):
+            connection.drain_events(timeout=5)
+            assert [m.payload for m in received] == [{"n": 1}, {"n": 2}]
+            for message in received:
+                message.ack()
+    assert client.lrange(f"{UNREADABLE_PREFIX}:{queue_name}", 0, -1) == [b"not json {"]
+    assert client.llen(queue_name) == 0
+
+
+def test_on_an_event_loop_acks_reach_redis_together_at_the_end_of_the_iteration(queue_name):
+    client = redis.Redis.from_url(URL)
+    queue = _queue(queue_name)
+    received = []
+    hub = Hub()
+    try:
+        with _connection() as connection:
+            _publish(connection, queue, [{"n": n} for n in range(3)])
+            with connection.Consumer(queue, callbacks=[lambda body, m: received.append(m)]):
+                connection.drain_events(timeout=5)
+                assert len(received) == 3
+                connection.transport.register_with_event_loop(connection.connection, hub)
+                for message in received:
+                    message.ack()
+                tags = [m.delivery_tag for m in received]
+                assert all(client.hexists("unacked", tag) for tag in tags)  # not yet sent
+                for tick in list(hub.on_tick):  # what the loop runs every iteration
+                    tick()
+                assert not any(client.hexists("unacked", tag) for tag in tags)
+                assert not any(client.zscore("unacked_index", tag) for tag in tags)
+    finally:
+        hub.close()
+
+
+def test_on_an_event_loop_a_consumer_that_emptied_the_queue_rests_before_its_next_blmove(
+    queue_name,
+):
+    queue = _queue(queue_name)
+    received = []
+    hub = Hub()
+    try:
+        with _connection() as connection:
+            transport = connection.transport
+            transport.register_with_event_loop(connection.connection, hub)
+            _publish(connection, queue, [{"n": 1}])
+            channel = connection.default_channel
+            with connection.Consumer(queue, callbacks=[lambda body, m: received.append(m)]):
+                connection.drain_events(timeout=5)
+                assert len(received) == 1
+                assert channel._rest_until > time.monotonic()  # the queue ran dry
+
+                channel._brpop_start()
+                assert not channel._in_poll  # no BLMOVE sent
+                wakes = [t for t in hub.timer.queue if t.entry.fun == transport._woken]
+                assert len(wakes) == 1  # the loop turns again when the rest ends
+                received[0].ack()
+    finally:
+        hub.close()
+
+
+def test_a_message_kombu_cannot_take_is_set_aside_and_the_ones_after_it_requeued(queue_name):
+    client = redis.Redis.from_url(URL)
+    queue = _queue(queue_name)
+    received = []
+    with _connection() as connection:
+        _publish(connection, queue, [{"n": 1}])
+        envelope = orjson.loads(client.lindex(queue_name, 0))
+        envelope["properties"]["delivery_tag"] = "undecodable-tag"
+        envelope["properties"]["body_encoding"] = "no-such-codec"
+        client.lpush(queue_name, orjson.dumps(envelope))
+        _publish(connection, queue, [{"n": 3}])
+        with connection.Consumer(queue, callbacks=[lambda body, m: received.append(m)]):
+            with pytest.raises(AttributeError):  # kombu finds no such codec
+                connection.drain_events(timeout=5)
+            assert [m.payload for m in received] == [{"n": 1}]
+            assert client.llen(queue_name) == 1  # the third message, back in the queue
+            assert not client.hexists("unacked", "undecodable-tag")
+            aside = client.lrange(f"{UNREADABLE_PREFIX}:{queue_name}", 0, -1)
+            assert [orjson.loads(m)["properties"]["delivery_tag"] for m in aside] == [
+                "undecodable-tag"
+            ]
+            received[0].ack()
+            connection.drain_events(timeout=5)
+            assert [m.payload for m in received] == [{"n": 1}, {"n": 3}]
+            received[1].ack()
