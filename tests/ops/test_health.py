@@ -26,26 +26,37 @@ def test_health_ok_lists_the_running_default_worker(client, default_worker):
     assert default_worker.hostname not in body["workers"]["batch_processing"]
 
 
-def test_health_reports_queue_depths_and_parked_counts_from_the_broker(app, client):
+def test_queue_status_reads_depths_unacked_and_parked_counts_from_redis():
     import redis
+    from celery import Celery
 
-    from tests.support import BROKER_DB, TEST_REDIS_URL
+    from app.ops.queues import queue_status
+    from tests.support import TEST_REDIS_URL
 
-    broker = redis.Redis.from_url(f"{TEST_REDIS_URL}/{BROKER_DB}")
-    queue = "batch_processing"  # no worker consumes it in this test
-    before = client.get("/health").get_json()["broker"]
-    broker.lpush(queue, b"not-a-message-1", b"not-a-message-2")
+    url = f"{TEST_REDIS_URL}/13"  # a broker database of this test's own: no worker consumes it
+    broker = redis.Redis.from_url(url)
+    broker.flushdb()
+    broker.lpush("batch_processing", b"m1", b"m2")
+    broker.lpush("default", b"m3")
+    broker.lpush("dead_letter", b"parked")
     broker.lpush("lvd.unreadable:emails", b"x")
-    broker.zadd("unacked_index", {"health-test-tag": broker.time()[0] - 30})
-    broker.hset("unacked", "health-test-tag", b"[]")
+    broker.zadd("unacked_index", {"old": broker.time()[0] - 30, "new": broker.time()[0]})
+    broker.hset("unacked", mapping={"old": b"[]", "new": b"[]"})
     try:
-        after = client.get("/health").get_json()["broker"]
+        probe = Celery("probe")
+        probe.conf.update(broker_read_url=url)  # beats the CELERY_BROKER_URL the tests set
+        status = queue_status(probe).as_dict()
     finally:
-        broker.delete(queue, "lvd.unreadable:emails")
-        broker.zrem("unacked_index", "health-test-tag")
-        broker.hdel("unacked", "health-test-tag")
-    assert after["depths"][queue] == before["depths"][queue] + 2
-    assert after["set_aside"]["emails"] == before["set_aside"]["emails"] + 1
-    assert after["unacked"] == before["unacked"] + 1
-    assert after["oldest_unacked_seconds"] >= 29
-    assert set(after["depths"]) == {"default", "emails", "batch_processing"}
+        broker.flushdb()
+    assert status["depths"] == {"default": 1, "emails": 0, "batch_processing": 2}
+    assert status["unacked"] == 2
+    assert 29 <= status["oldest_unacked_seconds"] < 60
+    assert status["dead_letter"] == 1
+    assert status["set_aside"] == {"default": 0, "emails": 1, "batch_processing": 0}
+
+
+def test_health_includes_the_broker_queue_status(client):
+    broker = client.get("/health").get_json()["broker"]
+    assert set(broker["depths"]) == {"default", "emails", "batch_processing"}
+    for field in ("unacked", "dead_letter", "set_aside", "oldest_unacked_seconds"):
+        assert field in broker
