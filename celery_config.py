@@ -151,8 +151,16 @@ worker_prefetch_multiplier = int(os.environ.get("WORKER_PREFETCH_MULTIPLIER", 1)
 task_track_started = os.environ.get("TASK_TRACK_STARTED", "0") == "1"
 
 # Storage tasks: soft 5 min, hard 10 min; at most 3 retries with exponential backoff.
-STORAGE_SOFT_TIME_LIMIT = 5 * 60
-STORAGE_TIME_LIMIT = 10 * 60
+STORAGE_SOFT_TIME_LIMIT = float(os.environ.get("STORAGE_SOFT_TIME_LIMIT", 5 * 60))
+STORAGE_TIME_LIMIT = float(os.environ.get("STORAGE_TIME_LIMIT", 10 * 60))
+# A storage transaction waits at most this long for a lock, and a statement runs at most
+# this long, so that a blocked COPY fails (and is retried, then parked) well before the
+# soft limit: a child blocked inside libpq never sees the soft limit's signal, and only
+# the hard limit would end it (workers set both on every PostgreSQL connection).
+STORAGE_LOCK_TIMEOUT_MS = int(os.environ.get("STORAGE_LOCK_TIMEOUT_MS", 30_000))
+STORAGE_STATEMENT_TIMEOUT_MS = int(
+    os.environ.get("STORAGE_STATEMENT_TIMEOUT_MS", int(STORAGE_SOFT_TIME_LIMIT * 1000 * 0.8))
+)
 STORAGE_MAX_RETRIES = 3
 STORAGE_RETRY_BACKOFF = float(os.environ.get("STORAGE_RETRY_BACKOFF", 2))
 # Storage messages wait up to STORAGE_BATCH_WAIT_MS, or until this many bytes of them
@@ -162,7 +170,16 @@ STORAGE_BATCH_MAX_BYTES = int(os.environ.get("STORAGE_BATCH_MAX_BYTES", 1024 * 1
 STORAGE_BATCH_WAIT_MS = float(os.environ.get("STORAGE_BATCH_WAIT_MS", 50))
 STORAGE_BATCH_MAX_HELD = int(os.environ.get("STORAGE_BATCH_MAX_HELD", 2000))
 task_annotations = {
-    name: {"soft_time_limit": STORAGE_SOFT_TIME_LIMIT, "time_limit": STORAGE_TIME_LIMIT}
+    name: {
+        "soft_time_limit": STORAGE_SOFT_TIME_LIMIT,
+        "time_limit": STORAGE_TIME_LIMIT,
+        # A storage task that fails or hits its hard limit must never acknowledge its
+        # events away: a timeout requeues the message, a failure is retried then parked.
+        # (Celery 5.7 resolves the two newer names before annotations apply: set all three.)
+        "acks_on_failure_or_timeout": False,
+        "acks_on_failure": False,
+        "acks_on_timeout": False,
+    }
     for name in STORAGE_TASKS
 }
 

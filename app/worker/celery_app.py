@@ -10,6 +10,7 @@ from flask import Flask, has_app_context
 import celery_config
 from app.celery_client import build_celery
 from app.extensions import db
+from app.worker.database_limits import limit_statement_waits
 from app.worker.heartbeat import HeartbeatStep
 from app.worker.library_versions import check_library_versions
 
@@ -45,6 +46,13 @@ def worker_celery(app: Flask) -> Celery:
     celery_app.set_default()
     celery_app.steps["worker"].add(HeartbeatStep)
     app.extensions["celery"] = celery_app
+
+    with app.app_context():
+        limit_statement_waits(
+            db.engine,
+            celery_config.STORAGE_LOCK_TIMEOUT_MS,
+            celery_config.STORAGE_STATEMENT_TIMEOUT_MS,
+        )
 
     @worker_process_init.connect(weak=False)
     def _fresh_connections_after_fork(**_kwargs) -> None:

@@ -38,10 +38,8 @@ import orjson
 from celery import current_app as current_celery
 from celery import states
 from celery.app import trace as celery_trace
-from celery.exceptions import SoftTimeLimitExceeded
 from celery.worker import strategy as celery_strategy
 from kombu.serialization import loads, prepare_accept_content
-from sqlalchemy.exc import SQLAlchemyError
 
 import celery_config
 from app.store.events import AlreadyStored, store_all_new
@@ -217,8 +215,9 @@ def store_group(jobs: list[tuple[str, bytes, str, str]]) -> bool:
     with celery_app.flask_app.app_context():
         try:
             store_all_new([record for _task_id, records in per_message for record in records])
-        except (AlreadyStored, SQLAlchemyError, SoftTimeLimitExceeded) as exc:
-            log.info("group of %d message(s) goes message by message: %r", len(jobs), exc)
+        except Exception as exc:  # any failure: each message gets its retries, then parks
+            level = logging.INFO if isinstance(exc, AlreadyStored) else logging.WARNING
+            log.log(level, "group of %d message(s) goes message by message: %r", len(jobs), exc)
             return False
     outcomes = [
         (task_id, {"received": len(records), "stored": len(records), "duplicates": 0})

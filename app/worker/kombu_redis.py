@@ -47,6 +47,7 @@ import uuid
 from queue import Empty
 
 import orjson
+import redis
 from kombu.log import get_logger
 from kombu.transport import redis as kombu_redis
 from kombu.transport.virtual import base as virtual
@@ -97,6 +98,21 @@ class QoS(kombu_redis.QoS):
         self._acked.append(delivery_tag)
         virtual.QoS.ack(self, delivery_tag)
 
+    def reject(self, delivery_tag, requeue=False) -> None:
+        if not requeue:
+            super().reject(delivery_tag, requeue)
+            return
+        try:
+            self.restore_by_tag(delivery_tag, leftmost=True)
+        except redis.ResponseError as exc:
+            # Redis refuses the write (out of memory under noeviction, an ACL): the
+            # message stays recorded as unacknowledged and the restore sweep requeues it
+            # later. Raising here would stop the worker (an unrecoverable error).
+            logger.error(
+                "could not requeue message %s (%s): it stays unacknowledged", delivery_tag, exc
+            )
+        virtual.QoS.ack(self, delivery_tag)  # forget it here either way
+
     def flush_acks(self) -> None:
         """Drop the acknowledged messages from the unacked records in one transaction.
 
@@ -106,10 +122,13 @@ class QoS(kombu_redis.QoS):
         if not self._acked:
             return
         tags, self._acked = self._acked, []
-        with self.pipe_or_acquire() as pipe:
-            for tag in tags:
-                self._remove_from_indices(tag, pipe)
-            pipe.execute()
+        try:
+            with self.pipe_or_acquire() as pipe:
+                for tag in tags:
+                    self._remove_from_indices(tag, pipe)
+                pipe.execute()
+        except redis.ResponseError as exc:  # refused: they are redelivered, never lost
+            logger.error("could not record %d acknowledgement(s): %s", len(tags), exc)
 
     def restore_visible(self, start=0, num=10, interval=10) -> None:
         super().restore_visible(start, num, interval)
