@@ -155,7 +155,8 @@ class StorageBatcher:
             return
         errors = self.consumer.connection_errors
         for held in group:
-            held.ack(log, errors)
+            if not _channel_closed(held):
+                held.ack(log, errors)
             self._release(held)
 
     def _failed(self, group: list[_Held], exc: BaseException) -> None:
@@ -165,6 +166,8 @@ class StorageBatcher:
     def _take_own_path(self, group: list[_Held]) -> None:
         for held in group:
             self._release(held)
+            if _channel_closed(held):
+                continue
             held.fallback(held.message, held.body, held.ack, held.reject, held.callbacks)
 
     def _release(self, held: _Held) -> None:
@@ -173,6 +176,22 @@ class StorageBatcher:
             held.qos = None
             self._held -= 1
             self._held_bytes -= held.size
+
+
+def _channel_closed(held: _Held) -> bool:
+    """True when the message's connection was lost (e.g. CLIENT KILL) after it was held.
+
+    Closing the channel requeued its unacknowledged messages, so running this one again
+    here would run it twice, and acknowledging it would fail on the closed channel.
+    """
+    channel = held.message.channel
+    if channel is None or channel.connection is None:
+        log.info(
+            "held message %s came back to the queue with its lost connection",
+            held.message.delivery_tag,
+        )
+        return True
+    return False
 
 
 def grouped(task, app, consumer, **kwargs) -> Handler:

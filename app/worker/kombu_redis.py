@@ -92,6 +92,13 @@ class QoS(kombu_redis.QoS):
             super().append(message, delivery_tag)
 
     def ack(self, delivery_tag) -> None:
+        if self.channel.connection is None:
+            # The channel closed with its connection (e.g. CLIENT KILL) while the task
+            # ran: closing it requeued its unacknowledged messages, so this one runs
+            # again (storage is idempotent). Raising would stop the worker.
+            logger.warning("message %s finished after its channel closed", delivery_tag)
+            virtual.QoS.ack(self, delivery_tag)
+            return
         if not self.channel.connection.on_event_loop:
             super().ack(delivery_tag)
             return
@@ -99,6 +106,9 @@ class QoS(kombu_redis.QoS):
         virtual.QoS.ack(self, delivery_tag)
 
     def reject(self, delivery_tag, requeue=False) -> None:
+        if self.channel.connection is None:  # closed: its messages were requeued then
+            virtual.QoS.ack(self, delivery_tag)
+            return
         if not requeue:
             super().reject(delivery_tag, requeue)
             return
