@@ -243,11 +243,16 @@ def store_group(jobs: list[tuple[str, bytes, str, str]]) -> bool:
         for task_id, records in per_message
     ]
     backend = celery_app.backend
-    if hasattr(backend, "store_results"):  # one round trip for them all
-        backend.store_results(outcomes, states.SUCCESS)
-    else:
-        for task_id, outcome in outcomes:
-            backend.store_result(task_id, outcome, states.SUCCESS)
+    try:
+        if hasattr(backend, "store_results"):  # one round trip for them all
+            backend.store_results(outcomes, states.SUCCESS)
+        else:
+            for task_id, outcome in outcomes:
+                backend.store_result(task_id, outcome, states.SUCCESS)
+    except Exception as exc:
+        # The events are committed: running the messages again would only fail the
+        # same way. Their results stay PENDING (e.g. Redis full, refusing writes).
+        log.error("results of %d stored message(s) not written: %r", len(jobs), exc)
     return True
 
 
