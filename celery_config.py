@@ -76,6 +76,9 @@ result_backend = os.environ.get("CELERY_RESULT_BACKEND") or (
 VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 60))
 # How often the Redis transport sweeps for such messages (kombu's default is ~100 s).
 RESTORE_INTERVAL = int(os.environ.get("CELERY_RESTORE_INTERVAL", 10))
+# Longest a sweep holds the restore mutex (kombu: 300 s). Requeueing is a WATCH
+# transaction per message, so two sweeps overlapping after it expires are harmless.
+UNACKED_MUTEX_SECONDS = int(os.environ.get("CELERY_UNACKED_MUTEX_SECONDS", 20))
 
 
 def worker_transport_for(url: str) -> str | None:
@@ -94,6 +97,9 @@ def _transport_options(url: str) -> dict:
             "visibility_timeout": VISIBILITY_TIMEOUT,
             "unacked_restore_interval": RESTORE_INTERVAL,
             "unacked_restore_throttle": 1,
+            # A worker killed mid-sweep leaves kombu's restore mutex behind; with kombu's
+            # 300 s expiry no sweep would run for 5 minutes after such a crash.
+            "unacked_mutex_expire": UNACKED_MUTEX_SECONDS,
             "socket_connect_timeout": 2,
         }
     if scheme == "filesystem":

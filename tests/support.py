@@ -203,8 +203,9 @@ class TcpProxy:
 class PrivateRedis:
     """A redis-server of the test's own on a spare port, so it can be stopped safely."""
 
-    def __init__(self) -> None:
+    def __init__(self, appendonly: bool = False) -> None:
         self.port = free_port()
+        self.appendonly = appendonly  # with it, a restart (start() again) reloads the data
         self.dir = tempfile.mkdtemp(prefix="lvd-redis-")
         self.proc: subprocess.Popen | None = None
 
@@ -224,7 +225,9 @@ class PrivateRedis:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.appendonly else "no",
+                "--appendfsync",
+                "always",
                 "--dir",
                 self.dir,
             ],
@@ -241,6 +244,11 @@ class PrivateRedis:
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+    def crash(self) -> None:
+        """SIGKILL the server, keeping its files (start() again restarts it)."""
+        self.proc.kill()
+        self.proc.wait()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -20,12 +20,20 @@ main-process time.
 Each wake-up takes every message the prefetch allows (up to RECEIVE_MAX), not one. One
 script call records the first message and moves the rest onto the receiving list; one
 MULTI records the rest. On an event loop, the acknowledgements of one loop iteration
-share one transaction (`QoS.flush_acks`). A few round trips per wake-up, instead of two
+share one pipeline (`QoS.flush_acks`). A few round trips per wake-up, instead of two
 per message, keep the worker's main process from waiting on Redis message by message.
 After a wake-up that emptied the queue, the next BLMOVE waits RECEIVE_REST_SECONDS, so
 that a steady trickle is taken a few messages at a time. A message that is not a kombu
 envelope, or that kombu fails to take (an unknown body encoding), is set aside on
 `lvd.unreadable:<queue>`, neither lost nor received forever.
+
+When Redis refuses writes for memory (maxmemory under noeviction), the worker must keep
+consuming, since that is what frees memory: a refused BLMOVE switches the consumer, for
+PRESSURE_RETRY_SECONDS at a time, to a script that pops messages before recording them
+(Redis refuses no write of a script that has already written); acknowledgements go
+without MULTI (Redis 7 refuses to queue commands of a transaction then); refused
+requeues, sweeps and keep-alives are logged, not raised. A message that finishes after
+its channel closed (a killed connection) is not acknowledged on it.
 
 This applies when a channel consumes one queue at priority 0 (`celery_config` sets
 `priority_steps` to [0]); otherwise the channel is kombu's own. Only workers use this
@@ -35,7 +43,8 @@ Private kombu names it relies on, because kombu offers no public hook for how a 
 consumer receives and records a message (all listed in `worker/library_versions.py`,
 whose test checks they exist): `Channel._brpop_start` / `_brpop_read` (the receive),
 `_queue_cycle`, `_in_poll`, `_brpop_sent_at`, `_flush_brpop_reauth`, `_qos`,
-`conn_or_acquire`, `unacked_key` / `unacked_index_key`; `QoS._remove_from_indices`,
+`conn_or_acquire`, `unacked_key` / `unacked_index_key`, `_queue_bind`, `_size`,
+`_q_for_pri`; `QoS._remove_from_indices`,
 `restore_by_tag`, `restore_visible`, `pipe_or_acquire`, `can_consume_max_estimate`;
 `Transport._deliver`; the hub's `on_tick` and `call_later`.
 """
@@ -137,8 +146,9 @@ class QoS(kombu_redis.QoS):
     def ack(self, delivery_tag) -> None:
         if self.channel.connection is None:
             # The channel closed with its connection (e.g. CLIENT KILL) while the task
-            # ran: closing it requeued its unacknowledged messages, so this one runs
-            # again (storage is idempotent). Raising would stop the worker.
+            # ran: closing it requeued its unacknowledged messages (or, with Redis down,
+            # the restore sweep will), so this one runs again (storage is idempotent).
+            # Raising here would stop the worker.
             logger.warning("message %s finished after its channel closed", delivery_tag)
             virtual.QoS.ack(self, delivery_tag)
             return
@@ -168,7 +178,7 @@ class QoS(kombu_redis.QoS):
         virtual.QoS.ack(self, delivery_tag)  # forget it here either way
 
     def flush_acks(self) -> None:
-        """Drop the acknowledged messages from the unacked records in one transaction.
+        """Drop the acknowledged messages from the unacked records in one round trip.
 
         Until then a dying worker leaves them to be redelivered: at least once, as
         with any acknowledgement that did not reach Redis.
