@@ -201,6 +201,16 @@ class QoS(kombu_redis.QoS):
         except redis.ResponseError as exc:
             logger.error("could not record %d acknowledgement(s): %s", len(tags), exc)
 
+    def restore_unacked(self, client=None) -> None:
+        try:
+            super().restore_unacked(client)
+        except Exception as exc:
+            # Closing after a lost connection (e.g. Redis restarted): the channel may no
+            # longer reach Redis, and raising here stops the worker. The messages stay
+            # recorded as unacknowledged, and the restore sweep requeues them.
+            logger.warning("unacknowledged messages left to the restore sweep: %r", exc)
+            self._delivered.clear()
+
     def restore_visible(self, start=0, num=10, interval=10) -> None:
         try:
             super().restore_visible(start, num, interval)
