@@ -226,6 +226,9 @@ class Channel(kombu_redis.Channel):
         super().__init__(*args, **kwargs)
         self.consumer_id = uuid.uuid4().hex
         self._moving_from: str | None = None  # the queue a BLMOVE in flight reads
+        # Queues whose BLMOVE reply was lost (a reconnect, a read that failed): what it
+        # moved sits on this live consumer's receiving list, which no sweep touches.
+        self._unread_moves: set[str] = set()
         self._recorded: set[str] = set()  # recorded unacknowledged, not yet delivered
         self._record_first = None  # the registered _RECORD_FIRST_MOVE_MORE script
         self._rest_until = 0.0  # no BLMOVE before this (time.monotonic)
@@ -291,6 +294,10 @@ class Channel(kombu_redis.Channel):
         if not queues:
             return
         queue = queues[0]
+        if self._moving_from is not None:  # sent, and its reply never read
+            self._unread_moves.add(self._moving_from)
+        if self._unread_moves:
+            self._requeue_unread_moves()
         self._keep_alive()
         self._moving_from = queue
         self._in_poll = self.client.connection
@@ -301,6 +308,13 @@ class Channel(kombu_redis.Channel):
         self.client.connection.send_command(
             "BLMOVE", queue, self.receiving_key(queue), "RIGHT", "LEFT", timeout or 0
         )
+
+    def _requeue_unread_moves(self) -> None:
+        """Put back what BLMOVEs whose reply was lost moved onto the receiving lists."""
+        with self.conn_or_acquire() as client:
+            for queue in sorted(self._unread_moves):
+                _requeue_all(client, self.receiving_key(queue), queue)
+                self._unread_moves.discard(queue)
 
     def _send_take_under_pressure(self, queue: str) -> None:
         if self._take_under_pressure is None:  # SCRIPT LOAD needs no memory headroom
@@ -327,6 +341,7 @@ class Channel(kombu_redis.Channel):
             try:
                 first = self.client.parse_response(self.client.connection, command, **options)
             except self.connection_errors:
+                self._unread_moves.add(queue)
                 self.client.connection.disconnect()
                 raise
             except redis.ResponseError as exc:
