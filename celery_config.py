@@ -76,6 +76,9 @@ result_backend = os.environ.get("CELERY_RESULT_BACKEND") or (
 VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 60))
 # How often the Redis transport sweeps for such messages (kombu's default is ~100 s).
 RESTORE_INTERVAL = int(os.environ.get("CELERY_RESTORE_INTERVAL", 10))
+# Longest a sweep holds the restore mutex (kombu: 300 s). Requeueing is a WATCH
+# transaction per message, so two sweeps overlapping after it expires are harmless.
+UNACKED_MUTEX_SECONDS = int(os.environ.get("CELERY_UNACKED_MUTEX_SECONDS", 20))
 
 
 def worker_transport_for(url: str) -> str | None:
@@ -94,6 +97,9 @@ def _transport_options(url: str) -> dict:
             "visibility_timeout": VISIBILITY_TIMEOUT,
             "unacked_restore_interval": RESTORE_INTERVAL,
             "unacked_restore_throttle": 1,
+            # A worker killed mid-sweep leaves kombu's restore mutex behind; with kombu's
+            # 300 s expiry no sweep would run for 5 minutes after such a crash.
+            "unacked_mutex_expire": UNACKED_MUTEX_SECONDS,
             "socket_connect_timeout": 2,
         }
     if scheme == "filesystem":
@@ -151,8 +157,16 @@ worker_prefetch_multiplier = int(os.environ.get("WORKER_PREFETCH_MULTIPLIER", 1)
 task_track_started = os.environ.get("TASK_TRACK_STARTED", "0") == "1"
 
 # Storage tasks: soft 5 min, hard 10 min; at most 3 retries with exponential backoff.
-STORAGE_SOFT_TIME_LIMIT = 5 * 60
-STORAGE_TIME_LIMIT = 10 * 60
+STORAGE_SOFT_TIME_LIMIT = float(os.environ.get("STORAGE_SOFT_TIME_LIMIT", 5 * 60))
+STORAGE_TIME_LIMIT = float(os.environ.get("STORAGE_TIME_LIMIT", 10 * 60))
+# A storage transaction waits at most this long for a lock, and a statement runs at most
+# this long, so that a blocked COPY fails (and is retried, then parked) well before the
+# soft limit: a child blocked inside libpq never sees the soft limit's signal, and only
+# the hard limit would end it (workers set both on every PostgreSQL connection).
+STORAGE_LOCK_TIMEOUT_MS = int(os.environ.get("STORAGE_LOCK_TIMEOUT_MS", 30_000))
+STORAGE_STATEMENT_TIMEOUT_MS = int(
+    os.environ.get("STORAGE_STATEMENT_TIMEOUT_MS", int(STORAGE_SOFT_TIME_LIMIT * 1000 * 0.8))
+)
 STORAGE_MAX_RETRIES = 3
 STORAGE_RETRY_BACKOFF = float(os.environ.get("STORAGE_RETRY_BACKOFF", 2))
 # Storage messages wait up to STORAGE_BATCH_WAIT_MS, or until this many bytes of them
@@ -162,7 +176,16 @@ STORAGE_BATCH_MAX_BYTES = int(os.environ.get("STORAGE_BATCH_MAX_BYTES", 1024 * 1
 STORAGE_BATCH_WAIT_MS = float(os.environ.get("STORAGE_BATCH_WAIT_MS", 50))
 STORAGE_BATCH_MAX_HELD = int(os.environ.get("STORAGE_BATCH_MAX_HELD", 2000))
 task_annotations = {
-    name: {"soft_time_limit": STORAGE_SOFT_TIME_LIMIT, "time_limit": STORAGE_TIME_LIMIT}
+    name: {
+        "soft_time_limit": STORAGE_SOFT_TIME_LIMIT,
+        "time_limit": STORAGE_TIME_LIMIT,
+        # A storage task that fails or hits its hard limit must never acknowledge its
+        # events away: a timeout requeues the message, a failure is retried then parked.
+        # (Celery 5.7 resolves the two newer names before annotations apply: set all three.)
+        "acks_on_failure_or_timeout": False,
+        "acks_on_failure": False,
+        "acks_on_timeout": False,
+    }
     for name in STORAGE_TASKS
 }
 

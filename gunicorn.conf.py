@@ -38,3 +38,14 @@ def _limit_malloc_arenas(arenas: int) -> None:
 
 
 _limit_malloc_arenas(int(os.environ.get("MALLOC_ARENA_MAX", 2)))
+
+
+def on_starting(server) -> None:
+    """Check that the broker keeps accepted events (app/ops/durability.py) before serving."""
+    from app.ops.durability import UndurableBroker, check_broker_at_start
+    from celery_config import broker_url
+
+    try:
+        check_broker_at_start(broker_url, "web")
+    except UndurableBroker as refused:
+        raise SystemExit(str(refused)) from None

@@ -203,8 +203,9 @@ class TcpProxy:
 class PrivateRedis:
     """A redis-server of the test's own on a spare port, so it can be stopped safely."""
 
-    def __init__(self) -> None:
+    def __init__(self, appendonly: bool = False) -> None:
         self.port = free_port()
+        self.appendonly = appendonly  # with it, a restart (start() again) reloads the data
         self.dir = tempfile.mkdtemp(prefix="lvd-redis-")
         self.proc: subprocess.Popen | None = None
 
@@ -224,7 +225,9 @@ class PrivateRedis:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.appendonly else "no",
+                "--appendfsync",
+                "always",
                 "--dir",
                 self.dir,
             ],
@@ -241,6 +244,11 @@ class PrivateRedis:
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+    def crash(self) -> None:
+        """SIGKILL the server, keeping its files (start() again restarts it)."""
+        self.proc.kill()
+        self.proc.wait()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -316,3 +324,47 @@ def make_record(app_id: str, **fields) -> dict:
     }
     record.update(fields)
     return record
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own (initdb) on a spare port, so it can be
+    stopped and restarted safely. Run as the `postgres` user when the tests run as root."""
+
+    def __init__(self) -> None:
+        import glob
+        import pwd
+
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="lvd-pg-")
+        self.bin = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
+        self.as_postgres = os.geteuid() == 0
+        if self.as_postgres:
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.dir, owner.pw_uid, owner.pw_gid)
+        self.data = os.path.join(self.dir, "data")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, program: str, *args: str) -> None:
+        command = [str(self.bin / program), *args]
+        if self.as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> PrivatePostgres:
+        if not os.path.exists(self.data):
+            self._run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", self.data, "-o", options, "-w", "-l", f"{self.dir}/log", "start")
+        return self
+
+    def crash(self) -> None:
+        """Stop at once, as a crash would (committed work survives, sessions end)."""
+        self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)

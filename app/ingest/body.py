@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -20,6 +20,29 @@ class PayloadError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+# An oversized body up to this many times MAX_REQUEST_BYTES is read to its end, then
+# answered 413. Answering without reading it makes the server close a connection the
+# client is still writing to: the client sees a broken pipe, not the 413, and SDKs
+# retry network errors, resending the same body forever. Beyond the bound the server
+# may close the connection: reading it all would let any client tie up a thread.
+OVERSIZED_READ_FACTOR = 8
+_DISCARD_CHUNK = 64 * 1024
+
+
+def discard_oversized_body(stream: BinaryIO, length: int, max_bytes: int) -> bool:
+    """Read and drop a body longer than `max_bytes` so that the client reads the 413;
+    False when it is longer than OVERSIZED_READ_FACTOR x max_bytes (left unread)."""
+    if length > OVERSIZED_READ_FACTOR * max_bytes:
+        return False
+    remaining = length
+    while remaining > 0:
+        chunk = stream.read(min(remaining, _DISCARD_CHUNK))
+        if not chunk:  # the client stopped sending
+            break
+        remaining -= len(chunk)
+    return True
 
 
 def decode_body(raw: bytes, content_encoding: str | None, max_bytes: int) -> bytes:

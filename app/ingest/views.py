@@ -9,7 +9,13 @@ from flask import Response, current_app, request
 
 from app.extensions import celery_client, group_publisher, registry
 from app.ingest.api import bp
-from app.ingest.body import decode_body, parse_json, too_deep
+from app.ingest.body import (
+    PayloadError,
+    decode_body,
+    discard_oversized_body,
+    parse_json,
+    too_deep,
+)
 from app.ingest.errors import ApiError
 from app.ingest.publish import StorageUnavailable, publish_or_store
 from app.ingest.ratelimit import check_rate_limit
@@ -138,6 +144,10 @@ def _read_body() -> bytes:
     ):
         raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
     limit = current_app.config["MAX_REQUEST_BYTES"]
+    length = request.content_length
+    if length is not None and length > limit:
+        discard_oversized_body(request.environ["wsgi.input"], length, limit)
+        raise PayloadError(413, "too_large", f"the request body exceeds {limit} bytes")
     return decode_body(
         request.get_data(cache=False), request.headers.get("Content-Encoding"), limit
     )

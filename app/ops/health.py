@@ -6,7 +6,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlparse
 
+import redis
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from sqlalchemy import select, text
 
@@ -77,4 +79,26 @@ def _broker(app: Flask, timeout: float) -> dict:
         connection.ensure_connection(max_retries=1, timeout=timeout)
         transport = connection.transport_cls
     status = queue_status(celery_app, timeout)
-    return {"ok": True, "transport": str(transport), **status.as_dict()}
+    body = {"ok": True, "transport": str(transport), **status.as_dict()}
+    url = celery_app.conf.broker_read_url or celery_app.conf.broker_url or ""
+    if urlparse(url).scheme in ("redis", "rediss"):
+        body["memory"] = redis_memory(url, timeout)
+    return body
+
+
+def redis_memory(url: str, timeout: float) -> dict:
+    """Redis' memory use and limit; `refuses_writes` when maxmemory is reached under
+    noeviction, where new events are refused and workers receive without BLMOVE."""
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        info = client.info("memory")
+    finally:
+        client.close()
+    used, limit = int(info["used_memory"]), int(info.get("maxmemory", 0))
+    policy = info.get("maxmemory_policy", "")
+    return {
+        "used_bytes": used,
+        "max_bytes": limit,
+        "policy": policy,
+        "refuses_writes": bool(limit) and used >= limit and policy == "noeviction",
+    }

@@ -4,12 +4,14 @@ consumes without loss, the heartbeat, and every task run inside a Flask app cont
 from __future__ import annotations
 
 from celery import Celery, Task
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from flask import Flask, has_app_context
 
 import celery_config
 from app.celery_client import build_celery
 from app.extensions import db
+from app.ops.durability import UndurableBroker, check_broker_at_start
+from app.worker.database_limits import limit_statement_waits
 from app.worker.heartbeat import HeartbeatStep
 from app.worker.library_versions import check_library_versions
 
@@ -45,6 +47,20 @@ def worker_celery(app: Flask) -> Celery:
     celery_app.set_default()
     celery_app.steps["worker"].add(HeartbeatStep)
     app.extensions["celery"] = celery_app
+
+    with app.app_context():
+        limit_statement_waits(
+            db.engine,
+            celery_config.STORAGE_LOCK_TIMEOUT_MS,
+            celery_config.STORAGE_STATEMENT_TIMEOUT_MS,
+        )
+
+    @worker_init.connect(weak=False)
+    def _check_broker_durability(**_kwargs) -> None:
+        try:
+            check_broker_at_start(celery_app.conf.broker_read_url or "", "worker")
+        except UndurableBroker as refused:
+            raise SystemExit(str(refused)) from None  # Celery logs and ignores Exceptions
 
     @worker_process_init.connect(weak=False)
     def _fresh_connections_after_fork(**_kwargs) -> None:

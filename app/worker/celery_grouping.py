@@ -38,10 +38,8 @@ import orjson
 from celery import current_app as current_celery
 from celery import states
 from celery.app import trace as celery_trace
-from celery.exceptions import SoftTimeLimitExceeded
 from celery.worker import strategy as celery_strategy
 from kombu.serialization import loads, prepare_accept_content
-from sqlalchemy.exc import SQLAlchemyError
 
 import celery_config
 from app.store.events import AlreadyStored, store_all_new
@@ -157,7 +155,8 @@ class StorageBatcher:
             return
         errors = self.consumer.connection_errors
         for held in group:
-            held.ack(log, errors)
+            if not _channel_closed(held):
+                held.ack(log, errors)
             self._release(held)
 
     def _failed(self, group: list[_Held], exc: BaseException) -> None:
@@ -167,6 +166,8 @@ class StorageBatcher:
     def _take_own_path(self, group: list[_Held]) -> None:
         for held in group:
             self._release(held)
+            if _channel_closed(held):
+                continue
             held.fallback(held.message, held.body, held.ack, held.reject, held.callbacks)
 
     def _release(self, held: _Held) -> None:
@@ -175,6 +176,22 @@ class StorageBatcher:
             held.qos = None
             self._held -= 1
             self._held_bytes -= held.size
+
+
+def _channel_closed(held: _Held) -> bool:
+    """True when the message's connection was lost (e.g. CLIENT KILL) after it was held.
+
+    Closing the channel requeued its unacknowledged messages, so running this one again
+    here would run it twice, and acknowledging it would fail on the closed channel.
+    """
+    channel = held.message.channel
+    if channel is None or channel.connection is None:
+        log.info(
+            "held message %s came back to the queue with its lost connection",
+            held.message.delivery_tag,
+        )
+        return True
+    return False
 
 
 def grouped(task, app, consumer, **kwargs) -> Handler:
@@ -217,19 +234,25 @@ def store_group(jobs: list[tuple[str, bytes, str, str]]) -> bool:
     with celery_app.flask_app.app_context():
         try:
             store_all_new([record for _task_id, records in per_message for record in records])
-        except (AlreadyStored, SQLAlchemyError, SoftTimeLimitExceeded) as exc:
-            log.info("group of %d message(s) goes message by message: %r", len(jobs), exc)
+        except Exception as exc:  # any failure: each message gets its retries, then parks
+            level = logging.INFO if isinstance(exc, AlreadyStored) else logging.WARNING
+            log.log(level, "group of %d message(s) goes message by message: %r", len(jobs), exc)
             return False
     outcomes = [
         (task_id, {"received": len(records), "stored": len(records), "duplicates": 0})
         for task_id, records in per_message
     ]
     backend = celery_app.backend
-    if hasattr(backend, "store_results"):  # one round trip for them all
-        backend.store_results(outcomes, states.SUCCESS)
-    else:
-        for task_id, outcome in outcomes:
-            backend.store_result(task_id, outcome, states.SUCCESS)
+    try:
+        if hasattr(backend, "store_results"):  # one round trip for them all
+            backend.store_results(outcomes, states.SUCCESS)
+        else:
+            for task_id, outcome in outcomes:
+                backend.store_result(task_id, outcome, states.SUCCESS)
+    except Exception as exc:
+        # The events are committed: running the messages again would only fail the
+        # same way. Their results stay PENDING (e.g. Redis full, refusing writes).
+        log.error("results of %d stored message(s) not written: %r", len(jobs), exc)
     return True
 
 

@@ -20,12 +20,20 @@ main-process time.
 Each wake-up takes every message the prefetch allows (up to RECEIVE_MAX), not one. One
 script call records the first message and moves the rest onto the receiving list; one
 MULTI records the rest. On an event loop, the acknowledgements of one loop iteration
-share one transaction (`QoS.flush_acks`). A few round trips per wake-up, instead of two
+share one pipeline (`QoS.flush_acks`). A few round trips per wake-up, instead of two
 per message, keep the worker's main process from waiting on Redis message by message.
 After a wake-up that emptied the queue, the next BLMOVE waits RECEIVE_REST_SECONDS, so
 that a steady trickle is taken a few messages at a time. A message that is not a kombu
 envelope, or that kombu fails to take (an unknown body encoding), is set aside on
 `lvd.unreadable:<queue>`, neither lost nor received forever.
+
+When Redis refuses writes for memory (maxmemory under noeviction), the worker must keep
+consuming, since that is what frees memory: a refused BLMOVE switches the consumer, for
+PRESSURE_RETRY_SECONDS at a time, to a script that pops messages before recording them
+(Redis refuses no write of a script that has already written); acknowledgements go
+without MULTI (Redis 7 refuses to queue commands of a transaction then); refused
+requeues, sweeps and keep-alives are logged, not raised. A message that finishes after
+its channel closed (a killed connection) is not acknowledged on it.
 
 This applies when a channel consumes one queue at priority 0 (`celery_config` sets
 `priority_steps` to [0]); otherwise the channel is kombu's own. Only workers use this
@@ -35,7 +43,8 @@ Private kombu names it relies on, because kombu offers no public hook for how a 
 consumer receives and records a message (all listed in `worker/library_versions.py`,
 whose test checks they exist): `Channel._brpop_start` / `_brpop_read` (the receive),
 `_queue_cycle`, `_in_poll`, `_brpop_sent_at`, `_flush_brpop_reauth`, `_qos`,
-`conn_or_acquire`, `unacked_key` / `unacked_index_key`; `QoS._remove_from_indices`,
+`conn_or_acquire`, `unacked_key` / `unacked_index_key`, `_queue_bind`, `_size`,
+`_q_for_pri`; `QoS._remove_from_indices`,
 `restore_by_tag`, `restore_visible`, `pipe_or_acquire`, `can_consume_max_estimate`;
 `Transport._deliver`; the hub's `on_tick` and `call_later`.
 """
@@ -47,6 +56,7 @@ import uuid
 from queue import Empty
 
 import orjson
+import redis
 from kombu.log import get_logger
 from kombu.transport import redis as kombu_redis
 from kombu.transport.virtual import base as virtual
@@ -62,13 +72,14 @@ RECEIVE_MAX = 100  # messages taken per wake-up, at most (the prefetch may allow
 # After a wake-up that emptied the queue, a consumer on an event loop waits this long
 # before its next BLMOVE, so that a steady trickle arrives a few messages per wake-up.
 RECEIVE_REST_SECONDS = 0.01
-# Record the first message of a wake-up as kombu's QoS.append does (ARGV: delivery tag,
-# stored form, time), take it off the receiving list, then move up to ARGV[4] more
-# messages from the queue's consuming end onto that list and return them.
+# Take the first message of a wake-up off the receiving list, record it as kombu's
+# QoS.append does (ARGV: delivery tag, stored form, time), then move up to ARGV[4] more
+# messages from the queue's consuming end onto that list and return them. The LPOP comes
+# first: once a script has written, Redis no longer refuses its writes for memory.
 _RECORD_FIRST_MOVE_MORE = """
+redis.call('LPOP', KEYS[3])
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('LPOP', KEYS[3])
 local moved = {}
 for _ = 1, tonumber(ARGV[4]) do
     local message = redis.call('LMOVE', KEYS[4], KEYS[3], 'RIGHT', 'LEFT')
@@ -77,6 +88,48 @@ for _ = 1, tonumber(ARGV[4]) do
 end
 return moved
 """
+
+
+# Used while Redis refuses writes that need memory (maxmemory reached under noeviction:
+# BLMOVE, SET, ZADD, HSET are refused with OOM). Redis refuses such a command in a script
+# only before the script's first write, so popping a message first (which frees memory)
+# lets the script record it as unacknowledged, as kombu's QoS.append does, in the same
+# atomic step. Consuming is what frees the memory, so a worker must keep doing it.
+# KEYS: queue, unacked_index, unacked, unreadable list; ARGV: time, most messages.
+_TAKE_UNDER_PRESSURE = """
+local taken = {}
+for _ = 1, tonumber(ARGV[2]) do
+    local message = redis.call('RPOP', KEYS[1])
+    if not message then break end
+    local ok, envelope = pcall(cjson.decode, message)
+    local properties = ok and type(envelope) == 'table' and envelope['properties']
+    local tag = properties and properties['delivery_tag']
+    local delivery = properties and properties['delivery_info']
+    if tag and delivery then
+        local route = cjson.encode({delivery['exchange'], delivery['routing_key']})
+        redis.call('ZADD', KEYS[2], ARGV[1], tag)
+        redis.call('HSET', KEYS[3], tag, '[' .. message .. ',' .. string.sub(route, 2))
+        taken[#taken + 1] = message
+    else
+        redis.call('LPUSH', KEYS[4], message)
+    end
+end
+return taken
+"""
+PRESSURE_RETRY_SECONDS = 2.0  # how long a consumer receives by script before BLMOVE again
+PRESSURE_TAKE_MAX = 10  # messages taken per script call under memory pressure
+
+
+def refuses_for_memory(error: BaseException | None) -> bool:
+    """True for Redis' answer to a write it refuses because maxmemory is reached."""
+    seen = error
+    while seen is not None:  # a refused MULTI raises ExecAbortError from the refusal
+        if isinstance(seen, redis.exceptions.OutOfMemoryError) or (
+            isinstance(seen, redis.ResponseError) and "maxmemory" in str(seen)
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class QoS(kombu_redis.QoS):
@@ -91,14 +144,41 @@ class QoS(kombu_redis.QoS):
             super().append(message, delivery_tag)
 
     def ack(self, delivery_tag) -> None:
+        if self.channel.connection is None:
+            # The channel closed with its connection (e.g. CLIENT KILL) while the task
+            # ran: closing it requeued its unacknowledged messages (or, with Redis down,
+            # the restore sweep will), so this one runs again (storage is idempotent).
+            # Raising here would stop the worker.
+            logger.warning("message %s finished after its channel closed", delivery_tag)
+            virtual.QoS.ack(self, delivery_tag)
+            return
         if not self.channel.connection.on_event_loop:
             super().ack(delivery_tag)
             return
         self._acked.append(delivery_tag)
         virtual.QoS.ack(self, delivery_tag)
 
+    def reject(self, delivery_tag, requeue=False) -> None:
+        if self.channel.connection is None:  # closed: its messages were requeued then
+            virtual.QoS.ack(self, delivery_tag)
+            return
+        if not requeue:
+            self._forget_in_redis([delivery_tag])
+            virtual.QoS.ack(self, delivery_tag)
+            return
+        try:
+            self.restore_by_tag(delivery_tag, leftmost=True)
+        except redis.ResponseError as exc:
+            # Redis refuses the write (out of memory under noeviction, an ACL): the
+            # message stays recorded as unacknowledged and the restore sweep requeues it
+            # later. Raising here would stop the worker (an unrecoverable error).
+            logger.error(
+                "could not requeue message %s (%s): it stays unacknowledged", delivery_tag, exc
+            )
+        virtual.QoS.ack(self, delivery_tag)  # forget it here either way
+
     def flush_acks(self) -> None:
-        """Drop the acknowledged messages from the unacked records in one transaction.
+        """Drop the acknowledged messages from the unacked records in one round trip.
 
         Until then a dying worker leaves them to be redelivered: at least once, as
         with any acknowledgement that did not reach Redis.
@@ -106,14 +186,37 @@ class QoS(kombu_redis.QoS):
         if not self._acked:
             return
         tags, self._acked = self._acked, []
-        with self.pipe_or_acquire() as pipe:
-            for tag in tags:
-                self._remove_from_indices(tag, pipe)
-            pipe.execute()
+        self._forget_in_redis(tags)
+
+    def _forget_in_redis(self, tags: list[str]) -> None:
+        """Drop messages from the unacked records; a refusal only means a redelivery."""
+        try:
+            # Not a MULTI: Redis 7 refuses to queue any command of a transaction once
+            # maxmemory is reached, and these deletions are what frees memory then.
+            with self.channel.conn_or_acquire() as client:
+                pipe = client.pipeline(transaction=False)
+                for tag in tags:
+                    self._remove_from_indices(tag, pipe)
+                pipe.execute()
+        except redis.ResponseError as exc:
+            logger.error("could not record %d acknowledgement(s): %s", len(tags), exc)
+
+    def restore_unacked(self, client=None) -> None:
+        try:
+            super().restore_unacked(client)
+        except Exception as exc:
+            # Closing after a lost connection (e.g. Redis restarted): the channel may no
+            # longer reach Redis, and raising here stops the worker. The messages stay
+            # recorded as unacknowledged, and the restore sweep requeues them.
+            logger.warning("unacknowledged messages left to the restore sweep: %r", exc)
+            self._delivered.clear()
 
     def restore_visible(self, start=0, num=10, interval=10) -> None:
-        super().restore_visible(start, num, interval)
-        self.channel.restore_orphans()
+        try:
+            super().restore_visible(start, num, interval)
+            self.channel.restore_orphans()
+        except redis.ResponseError as exc:  # refused writes: the next sweep tries again
+            logger.error("restore sweep refused by Redis: %s", exc)
 
 
 class Channel(kombu_redis.Channel):
@@ -123,12 +226,34 @@ class Channel(kombu_redis.Channel):
         super().__init__(*args, **kwargs)
         self.consumer_id = uuid.uuid4().hex
         self._moving_from: str | None = None  # the queue a BLMOVE in flight reads
+        # Queues whose BLMOVE reply was lost (a reconnect, a read that failed): what it
+        # moved sits on this live consumer's receiving list, which no sweep touches.
+        self._unread_moves: set[str] = set()
         self._recorded: set[str] = set()  # recorded unacknowledged, not yet delivered
         self._record_first = None  # the registered _RECORD_FIRST_MOVE_MORE script
         self._rest_until = 0.0  # no BLMOVE before this (time.monotonic)
         self._alive_at = 0.0
         self._swept_at = 0.0
         self._server_moves: bool | None = None
+        self._pressure_until = 0.0  # receive by script until then (time.monotonic)
+        self._take_under_pressure: str | None = None  # _TAKE_UNDER_PRESSURE's SHA1
+        self._taking_under_pressure = False  # the command in flight is that script
+
+    def _size(self, queue) -> int:
+        # kombu reads the length in a MULTI, which Redis 7 refuses once maxmemory is
+        # reached; a worker declaring its queue then could not start.
+        with self.conn_or_acquire() as client:
+            return sum(client.llen(self._q_for_pri(queue, pri)) for pri in self.priority_steps)
+
+    def _queue_bind(self, exchange, routing_key, pattern, queue) -> None:
+        try:
+            super()._queue_bind(exchange, routing_key, pattern, queue)
+        except redis.RedisError as exc:
+            # Redis full: a worker must still start and consume, which frees memory.
+            # Consuming needs no binding; publishers and the next declare write it.
+            if not refuses_for_memory(exc):
+                raise
+            logger.error("Redis refuses writes (%s); queue %s not bound now", exc, queue)
 
     def receiving_key(self, queue: str) -> str:
         return f"{RECEIVING_PREFIX}:{self.consumer_id}:{queue}"
@@ -169,32 +294,100 @@ class Channel(kombu_redis.Channel):
         if not queues:
             return
         queue = queues[0]
+        if self._moving_from is not None:  # sent, and its reply never read
+            self._unread_moves.add(self._moving_from)
+        if self._unread_moves:
+            self._requeue_unread_moves()
         self._keep_alive()
         self._moving_from = queue
         self._in_poll = self.client.connection
         self._brpop_sent_at = time.monotonic()
+        if time.monotonic() < self._pressure_until:
+            self._send_take_under_pressure(queue)
+            return
         self.client.connection.send_command(
             "BLMOVE", queue, self.receiving_key(queue), "RIGHT", "LEFT", timeout or 0
+        )
+
+    def _requeue_unread_moves(self) -> None:
+        """Put back what BLMOVEs whose reply was lost moved onto the receiving lists."""
+        with self.conn_or_acquire() as client:
+            for queue in sorted(self._unread_moves):
+                _requeue_all(client, self.receiving_key(queue), queue)
+                self._unread_moves.discard(queue)
+
+    def _send_take_under_pressure(self, queue: str) -> None:
+        if self._take_under_pressure is None:  # SCRIPT LOAD needs no memory headroom
+            with self.conn_or_acquire() as client:
+                self._take_under_pressure = client.script_load(_TAKE_UNDER_PRESSURE)
+        keys = [queue, self.unacked_index_key, self.unacked_key, _unreadable_key(queue)]
+        self._taking_under_pressure = True
+        self.client.connection.send_command(
+            "EVALSHA",
+            self._take_under_pressure,
+            len(keys),
+            *keys,
+            time.time(),
+            PRESSURE_TAKE_MAX,
         )
 
     def _brpop_read(self, **options) -> bool:
         queue, self._moving_from = self._moving_from, None
         if queue is None:
             return super()._brpop_read(**options)
+        under_pressure, self._taking_under_pressure = self._taking_under_pressure, False
+        command = "EVALSHA" if under_pressure else "BLMOVE"
         try:
             try:
-                first = self.client.parse_response(self.client.connection, "BLMOVE", **options)
+                first = self.client.parse_response(self.client.connection, command, **options)
             except self.connection_errors:
+                self._unread_moves.add(queue)
                 self.client.connection.disconnect()
                 raise
-            if first is None:
+            except redis.ResponseError as exc:
+                if under_pressure and str(exc).startswith("NOSCRIPT"):  # Redis restarted
+                    self._take_under_pressure = None
+                    raise Empty() from exc
+                if not refuses_for_memory(exc):
+                    raise
+                self._enter_pressure(exc)
+                raise Empty() from exc
+            if not first:
+                if under_pressure:
+                    self._rest_until = time.monotonic() + RECEIVE_REST_SECONDS
                 raise Empty()
             self._queue_cycle.rotate(queue)
         finally:
             self._in_poll = None
             self._flush_brpop_reauth()
-        self._receive_moved(first, queue)
+        if under_pressure:
+            self._deliver_taken(first, queue)
+        else:
+            self._receive_moved(first, queue)
         return True
+
+    def _enter_pressure(self, error: Exception) -> None:
+        """Redis refused BLMOVE for memory: receive by script for a while, and say why."""
+        if time.monotonic() >= self._pressure_until + PRESSURE_RETRY_SECONDS:
+            logger.error(
+                "Redis refuses writes (%s): this worker keeps consuming, which frees memory, "
+                "without BLMOVE until Redis accepts them again",
+                error,
+            )
+        self._pressure_until = time.monotonic() + PRESSURE_RETRY_SECONDS
+
+    def _deliver_taken(self, raws: list[bytes], queue: str) -> None:
+        """Deliver messages the pressure script took and recorded as unacknowledged."""
+        envelopes, tags = [], []
+        for raw in raws:
+            read = _read(raw)
+            if read is None:  # recorded by the script: the restore sweep brings it back
+                logger.error("could not read a message taken from queue %s", queue)
+                continue
+            envelopes.append(read[0])
+            tags.append(read[1])
+        with self.conn_or_acquire() as client:
+            self._deliver_recorded(client, envelopes, tags, queue)
 
     def _receive_moved(self, first: bytes, queue: str) -> None:
         """Take what else the prefetch allows, record it all, then deliver each message."""
@@ -216,8 +409,18 @@ class Channel(kombu_redis.Channel):
                         also = self._record_unacked(client, moved, queue, receiving)
                         envelopes += also[0]
                         tags += also[1]
-            except BaseException:
-                _requeue_all(client, receiving, queue)  # what was moved and not recorded
+            except BaseException as exc:
+                try:
+                    _requeue_all(client, receiving, queue)  # moved and not recorded
+                except redis.ResponseError as refused:
+                    logger.error(
+                        "messages stay on %s until this consumer closes or stops keeping alive: %s",
+                        receiving,
+                        refused,
+                    )
+                if refuses_for_memory(exc):
+                    self._enter_pressure(exc)
+                    raise Empty() from exc
                 raise
             self._deliver_recorded(client, envelopes, tags, queue)
 
@@ -286,8 +489,14 @@ class Channel(kombu_redis.Channel):
         now = time.monotonic()
         if now - self._alive_at < self.visibility_timeout / 4:
             return
-        with self.conn_or_acquire() as client:
-            client.set(self.alive_key, 1, ex=max(1, int(self.visibility_timeout)))
+        try:
+            with self.conn_or_acquire() as client:
+                client.set(self.alive_key, 1, ex=max(1, int(self.visibility_timeout)))
+        except redis.ResponseError as exc:
+            if not refuses_for_memory(exc):
+                raise
+            self._enter_pressure(exc)  # the receiving list stays empty meanwhile
+            return
         self._alive_at = now
 
     def restore_orphans(self) -> None:

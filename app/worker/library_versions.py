@@ -36,6 +36,12 @@ PRIVATE_NAMES = (
     ("kombu.transport.redis:QoS", "restore_visible"),
     ("kombu.transport.redis:QoS", "pipe_or_acquire"),
     ("kombu.transport.virtual.base:QoS", "can_consume_max_estimate"),
+    # worker/kombu_redis.py: keep starting and consuming while Redis refuses writes.
+    ("kombu.transport.redis:Channel", "_queue_bind"),
+    ("kombu.transport.redis:QoS", "restore_unacked"),
+    ("kombu.transport.virtual.base:QoS", "_delivered"),
+    ("kombu.transport.redis:Channel", "_size"),
+    ("kombu.transport.redis:Channel", "_q_for_pri"),
     ("kombu.transport.virtual.base:Transport", "_deliver"),
     ("kombu.asynchronous.hub:Hub", "call_later"),
     # worker/celery_grouping.py: a strategy that holds storage messages for a group job.

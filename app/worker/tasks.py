@@ -7,10 +7,9 @@ import uuid
 
 import orjson
 from celery import Task, shared_task
-from celery.exceptions import Reject, SoftTimeLimitExceeded
+from celery.exceptions import Reject
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
 from app.models import App
@@ -58,18 +57,37 @@ def unpack_records(records: list[dict] | str) -> list[dict]:
 def _store_or_retry(task: Task, records: list[dict]) -> dict:
     try:
         stored = store_events(records)
-    except (SQLAlchemyError, SoftTimeLimitExceeded) as exc:
+    except Exception as exc:
+        # Any storage failure, whatever its class: SQLAlchemy's errors, but also psycopg2's
+        # raised straight from COPY (read-only transaction, lock or statement timeout,
+        # deadlock, disk full), and the soft time limit. Retry, then park; a storage task
+        # never fails with its events acknowledged away.
         if task.request.retries >= task.max_retries:
-            try:
-                dead_letter.park(task.app, records, task.name, exc)
-            except Exception as park_error:
-                # Could not park them either: hand the message back rather than ack it.
-                raise Reject(park_error, requeue=True) from exc
-            return {"received": len(records), "stored": 0, "dead_lettered": len(records)}
+            return _park_or_requeue(task, records, exc)
         countdown = STORAGE_RETRY_BACKOFF * 2**task.request.retries
-        log.warning("storage failed (%s); retry in %.1fs", exc, countdown)
-        raise task.retry(exc=exc, countdown=countdown) from exc
+        log.warning("storage failed (%r); retry in %.1fs", exc, countdown)
+        raise _retry_or_requeue(task, exc, countdown) from exc
     return {"received": len(records), "stored": stored, "duplicates": len(records) - stored}
+
+
+def _park_or_requeue(task: Task, records: list[dict], exc: Exception) -> dict:
+    try:
+        dead_letter.park(task.app, records, task.name, exc)
+    except Exception as park_error:
+        # Could not park them either: hand the message back rather than ack it.
+        raise Reject(park_error, requeue=True) from exc
+    return {"received": len(records), "stored": 0, "dead_lettered": len(records)}
+
+
+def _retry_or_requeue(task: Task, exc: Exception, countdown: float) -> BaseException:
+    """The exception that ends this attempt: Celery's Retry, or a requeue when the retry
+    message could not be published (Celery would reject the message without requeue,
+    dropping its events)."""
+    try:
+        return task.retry(exc=exc, countdown=countdown, throw=False)
+    except Reject as refused:
+        log.error("retry not published (%r); the message goes back to its queue", refused.reason)
+        return Reject(refused.reason, requeue=True)
 
 
 @shared_task(name=SEND_EMAIL_TASK, bind=True, max_retries=MAIL_MAX_RETRIES)

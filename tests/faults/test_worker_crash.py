@@ -7,6 +7,9 @@ then finishes the work: the killed pool's in-flight messages come back once thei
 visibility timeout (60 s) has passed, at the next restore sweep (every 10 s; both in
 celery_config.py), so within 150 s every accepted event is stored exactly once and the
 counters equal the rows.
+
+A second test kills the pool five times during one drain of 2,600 events (visibility
+timeout 5 s), starting a new pool after each kill, and checks the same.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import redis
 from sqlalchemy import text
 
 from app.extensions import db
+from tests.faults.scenario import assert_stored_exactly_once, post_events
 from tests.support import TEST_REDIS_URL, USER_LOGIN_SCHEMA, WorkerPool, app_with, wait_for
 
 BROKER_URL = f"{TEST_REDIS_URL}/13"
@@ -182,3 +186,47 @@ def test_killed_worker_loses_nothing_and_duplicates_nothing(app, crash_app, make
     assert state["rows_by_status"] == dict(statuses)
     assert state["counters_by_status"] == state["rows_by_status"]
     assert sum(state["counters_by_status"].values()) == TOTAL
+
+
+REPEATED_KILLS = 5
+
+
+def test_pool_killed_five_times_in_one_drain_loses_nothing(app, crash_app, make_tracked_app):
+    """`kill -9` of the whole pool, five times during one drain (visibility timeout 5 s)."""
+    tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
+    broker = redis.Redis.from_url(BROKER_URL)
+    accepted = post_events(crash_app.test_client(), tracked, "kill9", 40, 50, 600)
+    total = len(accepted.statuses)
+    env = {**WORKER_ENV, "CELERY_VISIBILITY_TIMEOUT": "5", "CELERY_RESTORE_INTERVAL": "1"}
+    pools = []
+    try:
+        for kill in range(REPEATED_KILLS):
+            before = row_count(app, tracked["id"])
+            pool = WorkerPool("default", concurrency=2, env=env)
+            pools.append(pool)
+            pool.start()
+            wait_for(
+                lambda before=before: (
+                    row_count(app, tracked["id"]) > before and broker.hlen("unacked")
+                ),
+                timeout=60,
+                interval=0.05,
+            )
+            pool.kill_hard()
+            assert row_count(app, tracked["id"]) < total, f"drained before kill {kill + 1}"
+        last = WorkerPool("default", concurrency=2, env=env)
+        pools.append(last)
+        last.start()
+        wait_for(
+            lambda: (
+                row_count(app, tracked["id"]) == total
+                and broker.llen("default") == 0
+                and broker.hlen("unacked") == 0
+            ),
+            timeout=RECOVERY_SECONDS,
+            interval=0.5,
+        )
+    finally:
+        for pool in pools:
+            pool.stop()
+    assert_stored_exactly_once(app, tracked["id"], accepted)

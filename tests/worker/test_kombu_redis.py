@@ -200,3 +200,31 @@ def test_a_message_kombu_cannot_take_is_set_aside_and_the_ones_after_it_requeued
             connection.drain_events(timeout=5)
             assert [m.payload for m in received] == [{"n": 1}, {"n": 3}]
             received[1].ack()
+
+
+def test_a_lost_blmove_reply_does_not_strand_the_message(queue_name):
+    """A BLMOVE sent, its reply never read (a reconnect): the message it moved onto the
+    live consumer's receiving list goes back to the queue at the next receive."""
+    client = redis.Redis.from_url(URL)
+    queue = _queue(queue_name)
+    received = []
+    with _connection() as connection:
+        channel = connection.default_channel
+        with connection.Consumer(queue, callbacks=[lambda body, m: received.append(m)]):
+            _publish(connection, queue, [{"n": 0}])
+            connection.drain_events(timeout=5)  # receiving as usual
+            received.pop().ack()
+            _publish(connection, queue, [{"n": 1}])
+            channel._brpop_start(timeout=1)  # the move happens; the reply is never read
+            receiving = channel.receiving_key(queue_name)
+            deadline = time.monotonic() + 5
+            while client.llen(receiving) == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert client.llen(receiving) == 1
+            channel.client.connection.disconnect()  # the reply is lost with the connection
+            channel._in_poll = None
+            connection.drain_events(timeout=5)
+            assert [m.payload for m in received] == [{"n": 1}]
+            assert client.llen(receiving) == 0
+            assert client.hexists("unacked", received[0].delivery_tag)
+            received[0].ack()

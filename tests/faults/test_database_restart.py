@@ -1,0 +1,88 @@
+"""The database (a test-owned PostgreSQL cluster) crashes and restarts mid-drain.
+
+While a real `default` pool stores a backlog, the cluster is stopped at once and
+started again a few seconds later. Stores in flight fail and are retried, or parked
+when their retries run out during the outage; `flask events replay-failed` stores
+those. Every accepted event is stored exactly once, and the counters equal the rows.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+from flask_migrate import upgrade
+
+from app.config import PROJECT_ROOT, normalize_database_url
+from app.models import App
+from app.store import catalog
+from tests.faults.scenario import (
+    BROKER_URL,
+    RESULTS_URL,
+    assert_stored_exactly_once,
+    broker_is_empty,
+    post_events,
+    replay_failed,
+    row_count,
+)
+from tests.support import USER_LOGIN_SCHEMA, PrivatePostgres, WorkerPool, app_with, wait_for
+
+
+@pytest.fixture
+def private_postgres():
+    server = PrivatePostgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_app(app, private_postgres):
+    """An app on the private cluster (migrated) and the scenario's broker databases."""
+    for url in (BROKER_URL, RESULTS_URL):
+        redis.Redis.from_url(url).flushdb()
+    config = {
+        "SQLALCHEMY_DATABASE_URI": normalize_database_url(private_postgres.url),
+        "CELERY": {"broker_url": BROKER_URL, "result_backend": RESULTS_URL},
+    }
+    with app_with(app, config) as built:
+        with built.app_context():
+            upgrade(directory=str(PROJECT_ROOT / "migrations"))
+        yield built
+
+
+def test_database_restart_mid_drain_loses_nothing(pg_app, private_postgres):
+    with pg_app.app_context():
+        created, key = catalog.create_app("restart", None)
+        catalog.set_schema(App.lookup(str(created.id)), "user_login", USER_LOGIN_SCHEMA)
+        tracked = {"id": str(created.id), "key": key}
+    accepted = post_events(pg_app.test_client(), tracked, "pgr", 40, 50, 400)
+    total = len(accepted.statuses)
+    broker = redis.Redis.from_url(BROKER_URL)
+    worker = WorkerPool(
+        "default",
+        concurrency=2,
+        env={
+            "CELERY_BROKER_URL": BROKER_URL,
+            "CELERY_RESULT_BACKEND": RESULTS_URL,
+            "DATABASE_URL": private_postgres.url,
+            "STORAGE_RETRY_BACKOFF": "0.5",
+        },
+    )
+    try:
+        worker.start()
+        wait_for(lambda: row_count(pg_app, tracked["id"]) > 0, timeout=60, interval=0.05)
+        private_postgres.crash()
+        time.sleep(3)
+        private_postgres.start()
+        wait_for(lambda: worker.proc.poll() is not None or broker_is_empty(broker), timeout=120)
+        assert worker.proc.poll() is None, worker.output()[-3000:]
+    finally:
+        worker.stop()
+    with pg_app.app_context():
+        from app.extensions import db
+
+        db.engine.dispose()  # its connections died with the server
+    replay_failed(pg_app)
+    assert row_count(pg_app, tracked["id"]) == total
+    assert_stored_exactly_once(pg_app, tracked["id"], accepted)
