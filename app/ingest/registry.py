@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC
 
 from limits import RateLimitItem, parse
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.extensions import db
 from app.ingest.validation import EventValidator, compile_validator
 from app.models import App, IngestKey, RegistryState
+from app.models.types import utcnow
 from app.store.catalog import latest_schemas
 from app.store.keys import key_matches
 
@@ -56,6 +58,8 @@ class Registry:
         self._apps: dict[str, AppEntry] | None = None
         self._generation: int | None = None
         self._checked_at = float("-inf")
+        # When the next key in its overlap window stops working (time.time()), if any.
+        self._next_key_expiry = float("inf")
         self._rechecked_at = float("-inf")
         self._validators: dict[int, EventValidator] = {}
         self._lock = threading.Lock()
@@ -65,6 +69,8 @@ class Registry:
         """Return the cached app, refreshing the cache first when it is due."""
         if time.monotonic() - self._checked_at >= self.refresh_seconds:
             self.refresh()
+        elif time.time() >= self._next_key_expiry:
+            self.recheck()  # a rotated key's overlap just ended (rate-limited like a miss)
         elif self._apps is None:
             with self._lock:  # another thread may be loading right now: wait for it
                 pass
@@ -91,7 +97,8 @@ class Registry:
             self._checked_at = time.monotonic()
             try:
                 generation = RegistryState.current()
-                if generation != self._generation or self._apps is None:
+                expired = time.time() >= self._next_key_expiry
+                if generation != self._generation or self._apps is None or expired:
                     self._apps = self._load()
                     self._generation = generation
             except SQLAlchemyError:
@@ -111,12 +118,19 @@ class Registry:
             )
             for app in db.session.scalars(select(App))
         }
-        active_keys = select(IngestKey.app_id, IngestKey.key_hash).where(
-            IngestKey.revoked_at.is_(None)
+        # A rotated key keeps working until its overlap window ends (revoked_at ahead).
+        now = utcnow()
+        active_keys = select(IngestKey.app_id, IngestKey.key_hash, IngestKey.revoked_at).where(
+            IngestKey.revoked_at.is_(None) | (IngestKey.revoked_at > now)
         )
         digests: dict[str, set[str]] = {}
-        for app_id, digest in db.session.execute(active_keys):
+        next_expiry = float("inf")
+        for app_id, digest, revoked_at in db.session.execute(active_keys):
             digests.setdefault(str(app_id), set()).add(digest)
+            if revoked_at is not None:
+                ends = revoked_at if revoked_at.tzinfo else revoked_at.replace(tzinfo=UTC)
+                next_expiry = min(next_expiry, ends.timestamp())
+        self._next_key_expiry = next_expiry
         for app_id, entry in apps.items():
             entry.key_digests = frozenset(digests.get(app_id, ()))
         validators = {}

@@ -1,0 +1,62 @@
+"""Errors grouped by event name, JSON path and keyword, over the newest invalid events.
+
+The groups are read from at most SAMPLE_EVENTS of the newest invalid events of the range
+(through the (app_id, status, id) index), so that the answer stays fast at millions of
+events; the answer says how many events it read and whether the range held more.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Event
+from app.store.ranges import id_floor, id_time
+
+SAMPLE_EVENTS = 5000
+EXAMPLES_PER_GROUP = 3
+
+
+def top_errors(
+    app_id: uuid.UUID, since: datetime, limit: int = 20, sample: int = SAMPLE_EVENTS
+) -> dict:
+    """Return the biggest error groups among the newest invalid events since a moment."""
+    query = (
+        select(Event.id, Event.event_name, Event.errors)
+        .where(Event.app_id == app_id, Event.status == "invalid", Event.id >= id_floor(since))
+        .order_by(Event.id.desc())
+        .limit(sample + 1)
+    )
+    rows = db.session.execute(query).all()
+    groups: dict[tuple[str, str, str], dict] = {}
+    for event_id, event_name, errors in rows[:sample]:
+        seen_in_event = set()
+        for error in errors or []:
+            key = (event_name, error.get("path", ""), error.get("keyword", ""))
+            if key in seen_in_event:
+                continue  # an event counts once per group
+            seen_in_event.add(key)
+            group = groups.get(key)
+            if group is None:  # rows come newest first: the first one is the last seen
+                group = groups[key] = {
+                    "event_name": event_name,
+                    "path": key[1],
+                    "keyword": key[2],
+                    "message": error.get("message", ""),
+                    "count": 0,
+                    "last_seen": id_time(event_id).isoformat(),
+                    "example_ids": [],
+                }
+            group["count"] += 1
+            if len(group["example_ids"]) < EXAMPLES_PER_GROUP:
+                group["example_ids"].append(str(event_id))
+    ranked = sorted(groups.values(), key=lambda g: (-g["count"], g["event_name"], g["path"]))
+    return {
+        "since": since.astimezone(UTC).isoformat(),
+        "events_read": min(len(rows), sample),
+        "truncated": len(rows) > sample,
+        "groups": ranked[:limit],
+    }
