@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, StringField, SubmitField
+from wtforms import EmailField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length
 
 
@@ -18,3 +19,17 @@ class InviteForm(FlaskForm):
         validators=[InputRequired(), Email(message="Enter a valid email address.")],
     )
     submit = SubmitField("Invite")
+
+
+class RotateKeyForm(FlaskForm):
+    overlap_hours = SelectField(
+        "Old keys keep working for",
+        choices=[
+            SelectChoice("0", "no time: stop now"),
+            SelectChoice("1", "1 hour"),
+            SelectChoice("24", "24 hours"),
+            SelectChoice("168", "7 days"),
+        ],
+        default="24",
+    )
+    submit = SubmitField("Rotate key")
