@@ -166,6 +166,6 @@
       });
   });
 
-  if (editor.dataset.infer && editor.dataset.chosen) infer(editor.dataset.chosen);
+  if (editor.dataset.autoInfer && editor.dataset.chosen) infer(editor.dataset.chosen);
   else checkSchema();
 })();
