@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import String, cast, select
+from sqlalchemy import Select, String, cast, select
 
 from app.extensions import db
 from app.models import Event
@@ -64,6 +64,11 @@ def parse_filter(args: dict, since: datetime | None = None) -> StreamFilter:
 
 def stream(app_id: uuid.UUID, wanted: StreamFilter) -> list[Event]:
     """Return the app's newest events matching the filter, newest first."""
+    return list(db.session.scalars(stream_query(app_id, wanted)))
+
+
+def stream_query(app_id: uuid.UUID, wanted: StreamFilter) -> Select:
+    """Build the stream's query (separate, so a test can EXPLAIN it)."""
     query = select(Event).where(Event.app_id == app_id)
     if wanted.status:
         query = query.where(Event.status == wanted.status)
@@ -77,7 +82,7 @@ def stream(app_id: uuid.UUID, wanted: StreamFilter) -> list[Event]:
         query = query.where(Event.id >= id_floor(wanted.since))
     if wanted.search:
         query = query.where(cast(Event.payload, String).ilike(_contains(wanted.search), "\\"))
-    return list(db.session.scalars(query.order_by(Event.id.desc()).limit(wanted.limit)))
+    return query.order_by(Event.id.desc()).limit(wanted.limit)
 
 
 def recent_of_name(app_id: uuid.UUID, event_name: str, limit: int) -> list[Event]:

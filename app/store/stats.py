@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from app.extensions import db
 from app.models import EventCount
@@ -21,15 +21,20 @@ STATUSES = ("valid", "invalid", "unplanned")
 
 def counts(app_id: uuid.UUID, since: datetime) -> dict[str, int]:
     """Return stored events per status since a moment (to the minute)."""
-    query = (
-        select(EventCount.status, func.sum(EventCount.count))
-        .where(EventCount.app_id == app_id, EventCount.minute >= _minute(since))
-        .group_by(EventCount.status)
-    )
+    query = counts_query(app_id, since)
     found = {status: 0 for status in STATUSES}
     for status, total in db.session.execute(query):
         found[status] = int(total)
     return found
+
+
+def counts_query(app_id: uuid.UUID, since: datetime) -> Select:
+    """Build the per-status count query (a test EXPLAINs it)."""
+    return (
+        select(EventCount.status, func.sum(EventCount.count))
+        .where(EventCount.app_id == app_id, EventCount.minute >= _minute(since))
+        .group_by(EventCount.status)
+    )
 
 
 def counts_of_apps(app_ids: list[uuid.UUID], since: datetime) -> dict[uuid.UUID, dict[str, int]]:
@@ -83,20 +88,25 @@ def top_names(app_id: uuid.UUID, status: str, since: datetime, limit: int = 10) 
 
 def _bucketed(app_id: uuid.UUID, start: datetime, step: int) -> list[tuple[int, str, int]]:
     """Sum the counters into buckets of `step` seconds: in SQL on PostgreSQL, else here."""
-    where = (EventCount.app_id == app_id, EventCount.minute >= start)
     if db.session.get_bind().dialect.name == "postgresql":
-        bucket = func.floor(func.extract("epoch", EventCount.minute) / step) * step
-        query = (
-            select(bucket, EventCount.status, func.sum(EventCount.count))
-            .where(*where)
-            .group_by(bucket, EventCount.status)
-        )
+        query = bucket_query(app_id, start, step)
         return [(int(b), status, int(total)) for b, status, total in db.session.execute(query)]
+    where = (EventCount.app_id == app_id, EventCount.minute >= start)
     query = select(EventCount.minute, EventCount.status, EventCount.count).where(*where)
     return [
         (int(_aware(minute).timestamp()) // step * step, status, int(total))
         for minute, status, total in db.session.execute(query)
     ]
+
+
+def bucket_query(app_id: uuid.UUID, start: datetime, step: int) -> Select:
+    """Build PostgreSQL's query summing the counters into buckets of `step` seconds."""
+    bucket = func.floor(func.extract("epoch", EventCount.minute) / step) * step
+    return (
+        select(bucket, EventCount.status, func.sum(EventCount.count))
+        .where(EventCount.app_id == app_id, EventCount.minute >= start)
+        .group_by(bucket, EventCount.status)
+    )
 
 
 def _minute(moment: datetime) -> datetime:
