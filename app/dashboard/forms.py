@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Email, InputRequired, Length
+from wtforms.validators import InputRequired, Length
+
+from app.auth.addresses import Address
 
 
 class CreateAppForm(FlaskForm):
@@ -16,7 +18,7 @@ class CreateAppForm(FlaskForm):
 class InviteForm(FlaskForm):
     email = EmailField(
         "Developer's email",
-        validators=[InputRequired(), Email(message="Enter a valid email address.")],
+        validators=[InputRequired(), Address(message="Enter a valid email address.")],
     )
     submit = SubmitField("Invite")
 

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 
 from limits import RateLimitItem, parse
 from sqlalchemy import select
@@ -20,7 +20,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.extensions import db
 from app.ingest.validation import EventValidator, compile_validator
 from app.models import App, IngestKey, RegistryState
-from app.models.types import utcnow
 from app.store.catalog import latest_schemas
 from app.store.keys import key_matches
 
@@ -28,6 +27,11 @@ log = logging.getLogger(__name__)
 
 
 RECHECK_PER_SECOND = 10
+
+
+def wall_clock() -> float:
+    """Seconds since the epoch: when a rotated key's overlap window ends."""
+    return time.time()
 
 
 class RegistryUnavailable(RuntimeError):
@@ -69,7 +73,7 @@ class Registry:
         """Return the cached app, refreshing the cache first when it is due."""
         if time.monotonic() - self._checked_at >= self.refresh_seconds:
             self.refresh()
-        elif time.time() >= self._next_key_expiry:
+        elif wall_clock() >= self._next_key_expiry:
             self.recheck()  # a rotated key's overlap just ended (rate-limited like a miss)
         elif self._apps is None:
             with self._lock:  # another thread may be loading right now: wait for it
@@ -97,7 +101,7 @@ class Registry:
             self._checked_at = time.monotonic()
             try:
                 generation = RegistryState.current()
-                expired = time.time() >= self._next_key_expiry
+                expired = wall_clock() >= self._next_key_expiry
                 if generation != self._generation or self._apps is None or expired:
                     self._apps = self._load()
                     self._generation = generation
@@ -119,7 +123,7 @@ class Registry:
             for app in db.session.scalars(select(App))
         }
         # A rotated key keeps working until its overlap window ends (revoked_at ahead).
-        now = utcnow()
+        now = datetime.fromtimestamp(wall_clock(), UTC)
         active_keys = select(IngestKey.app_id, IngestKey.key_hash, IngestKey.revoked_at).where(
             IngestKey.revoked_at.is_(None) | (IngestKey.revoked_at > now)
         )

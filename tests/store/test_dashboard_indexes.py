@@ -15,34 +15,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
+from bench.million import counters_sql, events_sql
+
 ROWS = 1_000_000
 SCHEMA = "explain_1m"
 APP_ID = uuid.UUID("00000000-0000-4000-8000-00000000a11a")
 OTHER_APP_ID = uuid.UUID("00000000-0000-4000-8000-00000000b22b")
-
-# One event every 2.5 s over the last ~29 days; 8 % invalid, 2 % unplanned; 20 names.
-GENERATE = f"""
-INSERT INTO {SCHEMA}.events (id, client_event_id, app_id, event_name, payload, payload_hash,
-                             status, errors, schema_version, client_ts, received_at, stored_at)
-SELECT (lpad(to_hex((extract(epoch FROM ts) * 1000)::bigint), 12, '0') || '7'
-        || substr(md5(i::text), 1, 19))::uuid,
-       NULL, CASE WHEN i % 50 = 0 THEN '{OTHER_APP_ID}'::uuid ELSE '{APP_ID}'::uuid END,
-       'event_' || (i % 20),
-       jsonb_build_object('eventName', 'event_' || (i % 20), 'userId', i, 'sku', 'SKU-' || i),
-       md5(i::text),
-       CASE WHEN i % 100 < 8 THEN 'invalid' WHEN i % 100 < 10 THEN 'unplanned' ELSE 'valid' END,
-       CASE WHEN i % 100 < 8
-            THEN '[{{"path": "/userId", "keyword": "type", "message": "bad"}}]'::jsonb
-            ELSE '[]'::jsonb END,
-       1, NULL, ts, ts
-FROM (SELECT i, now() - (i * interval '2.5 seconds') AS ts
-      FROM generate_series(1, {ROWS}) AS i) AS generated
-"""
-COUNTERS = f"""
-INSERT INTO {SCHEMA}.event_counts (app_id, minute, event_name, status, count)
-SELECT app_id, date_trunc('minute', received_at), event_name, status, count(*)
-FROM {SCHEMA}.events GROUP BY 1, 2, 3, 4
-"""
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +38,10 @@ def million(app):
             connection.execute(
                 text(f"CREATE TABLE {SCHEMA}.{table} (LIKE public.{table} INCLUDING DEFAULTS)")
             )
-        connection.execute(text(GENERATE))
-        connection.execute(text(COUNTERS))
+        connection.execute(
+            text(events_sql(f"{SCHEMA}.events", str(APP_ID), str(OTHER_APP_ID), ROWS))
+        )
+        connection.execute(text(counters_sql(f"{SCHEMA}.events", f"{SCHEMA}.event_counts")))
         for table in ("events", "event_counts"):
             for (definition,) in connection.execute(
                 text(
