@@ -19,6 +19,7 @@ from app.store.event_queries import BadFilter
 from app.store.ranges import UnknownRange, time_range
 
 bp = Blueprint("dashboard_api", __name__, url_prefix="/api/apps")
+SEARCH_DEFAULT_RANGE = "24h"
 
 
 class BadRequest(ValueError):
@@ -53,6 +54,9 @@ def events(app_id: uuid.UUID) -> Response:
     since = None
     if request.args.get("range"):
         since = time_range(request.args["range"]).start()
+    elif request.args.get("q") and not request.args.get("after"):
+        # A search reads payloads: bound it to a day unless a range is asked for.
+        since = time_range(SEARCH_DEFAULT_RANGE).start()
     wanted = event_queries.parse_filter(request.args, since=since)
     found = event_queries.stream(app.id, wanted)
     rows = [event_queries.as_row(event) for event in found]

@@ -191,3 +191,40 @@ def test_the_ingestion_api_still_gets_no_session(client, make_tracked_app):
 
 def test_an_unknown_app_is_404_for_a_logged_in_developer(team):
     assert team["owner"].get(f"/api/apps/{uuid.uuid4()}/events").status_code == 404
+
+
+def test_the_tracking_plan_json_saves_versions_diffs_tries_and_refuses_bad_schemas(team):
+    owner, app_id = team["owner"], team["app_id"]
+    token = owner.csrf(f"/apps/{app_id}/schemas")
+    base = f"/api/apps/{app_id}/schemas"
+
+    def post(path: str, body: dict):
+        return owner.client.post(base + path, json=body, headers={"X-CSRFToken": token})
+
+    first = {"type": "object", "required": ["plan"]}
+    second = {"type": "object", "required": ["plan", "seats"]}
+    assert post("", {"event_name": "signup", "schema": first}).status_code == 201
+    assert post("", {"event_name": "signup", "schema": first}).get_json()["created"] is False
+    assert post("", {"event_name": "signup", "schema": second}).get_json()["version"] == 2
+    refused = post("", {"event_name": "signup", "schema": {"type": "nope"}})
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_schema"
+
+    versions = owner.get(f"{base}/signup/versions").get_json()["versions"]
+    assert [v["version"] for v in versions] == [2, 1]
+    lines = owner.get(f"{base}/signup/diff?from=1&to=2").get_json()["lines"]
+    assert '+    "seats"' in lines and lines[0] == "--- v1"
+    assert owner.get(f"{base}/signup/diff?from=1&to=9").status_code == 404
+    assert owner.get(f"{base}/signup/diff?from=x&to=2").status_code == 400
+
+    tried = post("/try", {"schema": second, "payload": {"plan": "pro"}}).get_json()
+    assert tried == {
+        "valid": False,
+        "errors": [
+            {"path": "/seats", "keyword": "required", "message": tried["errors"][0]["message"]}
+        ],
+    }
+    assert post("/try", {"schema": second, "payload": {"plan": 1, "seats": 2}}).get_json()["valid"]
+    assert post("/try", {"schema": {"type": 5}, "payload": {}}).status_code == 400
+    assert (
+        post("/impact", {"event_name": "signup", "schema": second, "limit": 0}).status_code == 400
+    )
