@@ -20,6 +20,8 @@ from app.store.ranges import RANGES
 
 pages.attach(bp)
 
+OVERVIEW_RANGES = ("15m", "1h", "24h", "7d")  # the overview's count cards
+
 
 @bp.before_request
 @login_required
@@ -62,9 +64,6 @@ def show_app(app_id: uuid.UUID) -> str:
         errors=error_groups.top_errors(app.id, day_ago),
         schemas=catalog.latest_schemas(app.id),
     )
-
-
-OVERVIEW_RANGES = ("15m", "1h", "24h", "7d")
 
 
 @bp.post("/apps/<uuid:app_id>/members")
