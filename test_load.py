@@ -24,6 +24,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import gevent
 from locust import HttpUser, between, constant, events, task
 
 from bench import workload
@@ -47,11 +48,12 @@ def _flask(*args: str) -> dict:
 
 @events.test_start.add_listener
 def create_target_app(environment, **_kwargs) -> None:
-    """Create a fresh app and schema unless one was given, and a viewer's session."""
+    """Create a fresh app and schema unless one was given; make a viewer's session in the
+    background, so that ingestion starts at once (readers wait for it in on_start)."""
     if not (TARGET["app_id"] and TARGET["key"]):
         create_app_and_schema()
     if not VIEWER["cookie"]:
-        VIEWER.update(viewer_session(TARGET["app_id"]))
+        VIEWER["pending"] = gevent.spawn(lambda: VIEWER.update(viewer_session(TARGET["app_id"])))
 
 
 def viewer_session(app_id: str) -> dict:
@@ -153,6 +155,8 @@ class DashboardReader(HttpUser):
     wait_time = constant(1.0)
 
     def on_start(self) -> None:
+        if VIEWER.get("pending") is not None:
+            VIEWER["pending"].join()
         self.client.cookies.set(VIEWER["name"], VIEWER["cookie"])
         self.cursor: str | None = None
         self.polls = 0

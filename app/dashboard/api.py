@@ -84,13 +84,10 @@ def app_stats(app_id: uuid.UUID) -> Response:
     """Counts per status and the chart of a range, from the per-minute counters."""
     app, _role = member_app_or_404(app_id)
     window = time_range(request.args.get("range"))
-    since = window.start()
     return jsonify(
         range=window.name,
-        counts=stats.counts(app.id, since),
         series=stats.series(app.id, window),
-        top_failing=stats.top_names(app.id, "invalid", since),
-        unplanned=stats.top_names(app.id, "unplanned", since),
+        **stats.summary(app.id, window.start()),
     )
 
 

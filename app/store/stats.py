@@ -86,6 +86,32 @@ def top_names(app_id: uuid.UUID, status: str, since: datetime, limit: int = 10) 
     ]
 
 
+def summary(app_id: uuid.UUID, since: datetime, limit: int = 10) -> dict:
+    """Return counts per status and the top invalid and unplanned names, in one query."""
+    query = (
+        select(
+            EventCount.event_name,
+            EventCount.status,
+            func.sum(EventCount.count),
+            func.max(EventCount.minute),
+        )
+        .where(EventCount.app_id == app_id, EventCount.minute >= _minute(since))
+        .group_by(EventCount.event_name, EventCount.status)
+    )
+    totals = {status: 0 for status in STATUSES}
+    named: dict[str, list[dict]] = {"invalid": [], "unplanned": []}
+    for name, status, count, last in db.session.execute(query):
+        totals[status] = totals.get(status, 0) + int(count)
+        if status in named:
+            named[status].append(
+                {"event_name": name, "count": int(count), "last_minute": _aware(last).isoformat()}
+            )
+    for names in named.values():
+        names.sort(key=lambda n: (-n["count"], n["event_name"]))
+        del names[limit:]
+    return {"counts": totals, "top_failing": named["invalid"], "unplanned": named["unplanned"]}
+
+
 def _bucketed(app_id: uuid.UUID, start: datetime, step: int) -> list[tuple[int, str, int]]:
     """Sum the counters into buckets of `step` seconds: in SQL on PostgreSQL, else here."""
     if db.session.get_bind().dialect.name == "postgresql":
