@@ -5,7 +5,11 @@ Uses the app named by LVD_APP_ID / LVD_INGEST_KEY, or creates one (with the benc
 
 - MobileAppUser: single events, about 80 % valid, 10 % invalid, 10 % unplanned.
 - SdkBatchUser: gzipped batches of 20 to 100 events, as an SDK flushing its buffer.
-- ReaderUser: GET /health and the status of tasks the other users were given.
+- DashboardReader: a developer with the live page open: loads the page and the app's
+  stats, then polls the live stream with its cursor once a second and the stats every
+  tenth poll, as the page's script does. Its session is made once per run by
+  `python -m bench.viewer_session` (so run locust with the server's DATABASE_URL and
+  secret key), or given as LVD_SESSION_COOKIE (the `session` cookie's value).
 """
 
 from __future__ import annotations
@@ -18,18 +22,17 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections import deque
 from pathlib import Path
 
-from locust import HttpUser, between, events, task
+import gevent
+from locust import HttpUser, between, constant, events, task
 
 from bench import workload
 
 ROOT = Path(__file__).resolve().parent
 TARGET = {"app_id": os.environ.get("LVD_APP_ID"), "key": os.environ.get("LVD_INGEST_KEY")}
-TASK_STATES = {"PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"}
-# Task ids from recent answers, for ReaderUser; bounded so a long run stays small.
-recent_task_ids: deque[str] = deque(maxlen=500)
+VIEWER = {"cookie": os.environ.get("LVD_SESSION_COOKIE"), "name": "session"}
+STATS_EVERY_POLLS = 10
 
 
 def _flask(*args: str) -> dict:
@@ -45,9 +48,28 @@ def _flask(*args: str) -> dict:
 
 @events.test_start.add_listener
 def create_target_app(environment, **_kwargs) -> None:
-    """Create a fresh app and schema unless one was given in the environment."""
-    if TARGET["app_id"] and TARGET["key"]:
-        return
+    """Create a fresh app and schema unless one was given; make a viewer's session in the
+    background, so that ingestion starts at once (readers wait for it in on_start)."""
+    if not (TARGET["app_id"] and TARGET["key"]):
+        create_app_and_schema()
+    if not VIEWER["cookie"]:
+        VIEWER["pending"] = gevent.spawn(lambda: VIEWER.update(viewer_session(TARGET["app_id"])))
+
+
+def viewer_session(app_id: str) -> dict:
+    """Make a developer who is a member of the app; return their session cookie."""
+    output = subprocess.run(
+        [sys.executable, "-m", "bench.viewer_session", app_id],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    cookie = json.loads(output.strip().splitlines()[-1])
+    return {"cookie": cookie["value"], "name": cookie["name"]}
+
+
+def create_app_and_schema() -> None:
     created = _flask("apps", "create", f"load-{uuid.uuid4().hex[:8]}")
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as schema_file:
         json.dump(workload.SCHEMA, schema_file)
@@ -97,8 +119,6 @@ class MobileAppUser(HttpUser):
                 _unexpected(response, "202")
             elif body.get("event_name") != event["eventName"]:
                 response.failure(f"answer is for another event: {response.text[:200]}")
-            elif body.get("task_id"):
-                recent_task_ids.append(body["task_id"])
 
 
 class SdkBatchUser(HttpUser):
@@ -126,34 +146,53 @@ class SdkBatchUser(HttpUser):
                 _unexpected(response, "202")
             elif body.get("accepted") != len(batch):
                 response.failure(f"{body.get('accepted')} of {len(batch)} events accepted")
-            elif body.get("task_id"):
-                recent_task_ids.append(body["task_id"])
 
 
-class ReaderUser(HttpUser):
-    """A monitor: each poll reads /health and the status of a few recently queued tasks."""
+class DashboardReader(HttpUser):
+    """A developer with the live stream open: one short poll a second, stats now and then."""
 
     weight = 1
-    wait_time = between(0.5, 1.0)
+    wait_time = constant(1.0)
+
+    def on_start(self) -> None:
+        if VIEWER.get("pending") is not None:
+            VIEWER["pending"].join()
+        self.client.cookies.set(VIEWER["name"], VIEWER["cookie"])
+        self.cursor: str | None = None
+        self.polls = 0
+        self.base = f"/api/apps/{TARGET['app_id']}"
+        with self.client.get(
+            f"/apps/{TARGET['app_id']}/live", name="/apps/[app_id]/live", catch_response=True
+        ) as response:
+            if response.status_code != 200 or "Live stream" not in response.text:
+                _unexpected(response, "200 with the live page")
+        self.stats()
 
     @task
     def poll(self) -> None:
-        self.health()
-        for task_id in random.sample(list(recent_task_ids), min(3, len(recent_task_ids))):
-            self.task_status(task_id)
-
-    def health(self) -> None:
-        with self.client.get("/health", name="/health", catch_response=True) as response:
-            body = _answer(response)
-            if response.status_code != 200 or body is None or body.get("status") != "ok":
-                _unexpected(response, "200 with status ok")
-
-    def task_status(self, task_id: str) -> None:
+        self.polls += 1
+        params = {"after": self.cursor} if self.cursor else {}
         with self.client.get(
-            f"/api/tasks/{task_id}", name="/api/tasks/[task_id]", catch_response=True
+            f"{self.base}/events",
+            params=params,
+            name="/api/apps/[app_id]/events?after=",
+            catch_response=True,
         ) as response:
             body = _answer(response)
-            if response.status_code != 200 or body is None:
-                _unexpected(response, "200")
-            elif body.get("task_id") != task_id or body.get("state") not in TASK_STATES:
-                response.failure(f"unexpected task status: {response.text[:200]}")
+            if response.status_code != 200 or body is None or "events" not in body:
+                _unexpected(response, "200 with events")
+            else:
+                self.cursor = body["cursor"] or self.cursor
+        if self.polls % STATS_EVERY_POLLS == 0:
+            self.stats()
+
+    def stats(self) -> None:
+        with self.client.get(
+            f"{self.base}/stats",
+            params={"range": "1h"},
+            name="/api/apps/[app_id]/stats",
+            catch_response=True,
+        ) as response:
+            body = _answer(response)
+            if response.status_code != 200 or body is None or "counts" not in body:
+                _unexpected(response, "200 with counts")

@@ -76,14 +76,18 @@ def register_blueprints(app: Flask) -> None:
     from app.auth import bp as auth_bp
     from app.auth.api_sessions import PagesOnlySessionInterface
     from app.dashboard import bp as dashboard_bp
+    from app.dashboard.api import bp as dashboard_api_bp
     from app.dashboard.landing import bp as landing_bp
     from app.ingest.api import api_blueprint
     from app.ops.health import bp as health_bp
 
     api_bp = api_blueprint()
     csrf.exempt(api_bp)  # the ingestion API authenticates with ingest keys, not cookies
-    app.session_interface = PagesOnlySessionInterface(api_bp.url_prefix)
-    for blueprint in (api_bp, auth_bp, dashboard_bp, landing_bp, health_bp):
+    # The dashboard's JSON lives under /api too, but is read with the page's session cookie.
+    app.session_interface = PagesOnlySessionInterface(
+        api_bp.url_prefix, session_prefixes=(dashboard_api_bp.url_prefix,)
+    )
+    for blueprint in (api_bp, auth_bp, dashboard_bp, dashboard_api_bp, landing_bp, health_bp):
         app.register_blueprint(blueprint)
 
 

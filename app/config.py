@@ -81,6 +81,8 @@ class Config:
         self.REGISTRY_REFRESH_SECONDS = _env_float("REGISTRY_REFRESH_SECONDS", 1.0)
         self.RETRY_AFTER_SECONDS = _env_int("RETRY_AFTER_SECONDS", 5)
         self.WORKER_STALE_SECONDS = _env_int("WORKER_STALE_SECONDS", 30)
+        # Dashboard: where the system page links to Flower.
+        self.FLOWER_URL = os.environ.get("FLOWER_URL", "http://127.0.0.1:5555")
         self.HEALTH_TIMEOUT_SECONDS = _env_float("HEALTH_TIMEOUT_SECONDS", 2.0)
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
         self.MAIL_PORT = _env_int("MAIL_PORT", 25)

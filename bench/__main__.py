@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import phases, pipeline, report
+from bench import dashboard, phases, pipeline, report
 from bench.context import Bench, Options
 from bench.settings import RESULTS_DIR, ROOT, Settings
 from bench.stack import log
@@ -27,6 +27,8 @@ PHASES = {
     "e2e-single": pipeline.e2e_single,
     "drain": pipeline.drain,
     "validation": phases.validation,
+    "viewers": dashboard.viewers,
+    "dashboard-reads": dashboard.dashboard_reads,
 }
 ALIASES = {"e2e": ("e2e-batch", "e2e-single")}
 NO_STACK = {"ceiling", "validation"}  # phases that need neither database nor app

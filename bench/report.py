@@ -80,6 +80,25 @@ ROWS = (
     Row("validation", "invalid_errors", "", None, Target("==", INVALID_ERRORS)),
     Row("validation", "record_us", "µs"),
     Row("web", "peak_rss_mb", "MB", None, Target("<=", 150)),
+    # Dashboard: ingest while 20 live pages poll; the JSON endpoints at 1,000,000 events.
+    Row("viewers", "rps_alone", "req/s", "rps"),
+    Row("viewers", "rps_with_viewers", "req/s", "rps"),
+    Row("viewers", "ratio", "", None, Target(">=", 0.9)),
+    Row("viewers", "poll_p95_ms", "ms"),
+    Row("viewers", "poll_failures", "", None, Target("==", 0)),
+    *(
+        Row("dashboard-reads", f"{endpoint}_p95_ms", "ms", None, Target("<=", 100))
+        for endpoint in (
+            "stream",
+            "stream_cursor",
+            "stream_invalid",
+            "stream_name",
+            "detail",
+            "stats_1h",
+            "stats_24h",
+            "errors_24h",
+        )
+    ),
 )
 
 

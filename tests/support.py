@@ -368,3 +368,32 @@ class PrivatePostgres:
         with contextlib.suppress(subprocess.CalledProcessError):
             self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.dir, ignore_errors=True)
+def stored_events(app, app_id: str, specs: list[dict]) -> list[str]:
+    """Store events for the dashboard tests directly (time-ordered ids, received now).
+
+    Each spec overrides make_record's fields, e.g. {"status": "invalid", "errors": [...]}.
+    Returns the ids, oldest first.
+    """
+    from datetime import UTC, datetime
+
+    import uuid_utils
+
+    from app.store.events import store_events
+
+    records = []
+    for spec in specs:
+        spec = dict(spec)
+        name = spec.pop("event_name", "user_login")
+        records.append(
+            make_record(
+                app_id,
+                id=str(uuid_utils.uuid7()),
+                event_name=name,
+                payload=spec.pop("payload", {"eventName": name}),
+                received_at=datetime.now(UTC).isoformat(),
+                **spec,
+            )
+        )
+    with app.app_context():
+        store_events(records)
+    return [record["id"] for record in records]

@@ -4,6 +4,7 @@ every user class sends requests and none fails."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -18,8 +19,9 @@ from tests.support import PROJECT_ROOT, free_port, run_headless_locust, wait_for
 REQUEST_NAMES = {
     "MobileAppUser": "/api/logs/[app_id]",
     "SdkBatchUser": "/api/logs/[app_id]/batch",
-    "ReaderUser (health)": "/health",
-    "ReaderUser (tasks)": "/api/tasks/[task_id]",
+    "DashboardReader (page)": "/apps/[app_id]/live",
+    "DashboardReader (live stream)": "/api/apps/[app_id]/events?after=",
+    "DashboardReader (stats)": "/api/apps/[app_id]/stats",
 }
 
 
@@ -63,11 +65,24 @@ def web_url(app, default_worker, tmp_path_factory):
 def test_headless_run_exercises_every_user_class_without_failures(
     web_url, make_tracked_app, tmp_path
 ):
-    """The app is made beforehand so the whole run is load; the standalone test covers
-    test_load.py creating its own app through the CLI."""
+    """The app and the viewer's session are made beforehand so the whole run is load; the
+    standalone test covers test_load.py creating both itself."""
     prefix = tmp_path / "load"
     target = make_tracked_app(schemas={workload.EVENT_NAME: workload.SCHEMA})
-    env = {**os.environ, "LVD_APP_ID": target["id"], "LVD_INGEST_KEY": target["key"]}
+    viewer = subprocess.run(
+        [sys.executable, "-m", "bench.viewer_session", target["id"]],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    cookie = json.loads(viewer.stdout.strip().splitlines()[-1])["value"]
+    env = {
+        **os.environ,
+        "LVD_APP_ID": target["id"],
+        "LVD_INGEST_KEY": target["key"],
+        "LVD_SESSION_COOKIE": cookie,
+    }
     result, rows = run_headless_locust(web_url, 10, 6, prefix, PROJECT_ROOT, env)
     output = result.stdout[:3000] + result.stderr[-2000:]
     assert result.returncode == 0, output

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth import clock, notifications, otp, tokens
+from app.auth.addresses import InvalidAddress, check_address
 from app.auth.passwords import burn_time, check_policy, hash_password, verify_password
 from app.extensions import db
 from app.models import User
@@ -121,8 +121,8 @@ def create_confirmed(email: str) -> tuple[User, str]:
     """Create a confirmed account without a password; return it with a password-set link."""
     email = normalize_email(email)
     try:
-        validate_email(email, check_deliverability=False)
-    except EmailNotValidError as exc:
+        check_address(email)
+    except InvalidAddress as exc:
         raise AccountError(f"{email!r} is not a valid email address: {exc}") from None
     if find_user(email) is not None:
         raise AccountError(f"a user with email {email!r} already exists")

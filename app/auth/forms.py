@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField, SubmitField
-from wtforms.validators import Email, InputRequired, Length
+from wtforms.validators import InputRequired, Length
 
+from app.auth.addresses import Address
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH
 
 EMAIL_FIELD = EmailField(
     "Email",
     validators=[
         InputRequired(),
-        Email(message="Enter a valid email address."),
+        Address(message="Enter a valid email address."),
         Length(max=254),
     ],
 )

@@ -1,9 +1,9 @@
 """`python run.py`: everything on one machine with no server to install.
 
-Runs migrations on SQLite, makes sure a demo app with a schema and a demo developer who
-owns it exist, then starts gunicorn, the three worker pools and beat as child processes on
-kombu's filesystem transport, prints how to log in and send a first event, and stops them
-all on SIGTERM or Ctrl+C.
+Runs migrations on SQLite, makes sure a demo app with a schema, a few minutes of demo
+events and a demo developer who owns it exist, then starts gunicorn, the three worker
+pools and beat as child processes on kombu's filesystem transport, prints the dashboard's
+address, how to log in and send a first event, and stops them all on SIGTERM or Ctrl+C.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def prepare_database(instance: Path) -> dict:
     from flask_migrate import upgrade
 
     from app import create_app
+    from app.cli.demo_events import seed_if_empty
     from app.models import App
     from app.store import catalog
 
@@ -87,6 +88,7 @@ def prepare_database(instance: Path) -> dict:
         else:
             key = catalog.rotate_key(demo_app)
         catalog.set_schema(demo_app, "user_login", DEMO_SCHEMA)
+        seed_if_empty(demo_app)  # a first look at the dashboard shows events, not empty pages
         password = ensure_demo_developer(demo_app, saved.get("password"))
         demo = {
             "app_id": str(demo_app.id),
@@ -254,6 +256,7 @@ def print_banner(url: str, demo: dict) -> None:
         "\n"
         "Live Validation Dashboard is running (standalone: SQLite + filesystem broker)\n"
         f"  URL:        {url}\n"
+        f"  Dashboard:  {url}/apps/{demo['app_id']}  (live stream: …/live)\n"
         f"  Health:     {url}/health\n"
         f"  Demo app:   {DEMO_APP}  id {demo['app_id']}\n"
         f"  Ingest key: {demo['ingest_key']}\n"

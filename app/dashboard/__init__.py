@@ -1,7 +1,7 @@
-"""Developer pages: the apps a developer belongs to, their members and invitations."""
+"""Developer pages: apps, overview, live stream, event detail, tracking plan, settings, system."""
 
 from flask import Blueprint
 
 bp = Blueprint("dashboard", __name__)
 
-from app.dashboard import views  # noqa: E402,F401
+from app.dashboard import live, plan_pages, security, settings, system, views  # noqa: E402,F401

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, StringField, SubmitField
-from wtforms.validators import Email, InputRequired, Length
+from wtforms import EmailField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length
+
+from app.auth.addresses import Address
 
 
 class CreateAppForm(FlaskForm):
@@ -15,6 +18,20 @@ class CreateAppForm(FlaskForm):
 class InviteForm(FlaskForm):
     email = EmailField(
         "Developer's email",
-        validators=[InputRequired(), Email(message="Enter a valid email address.")],
+        validators=[InputRequired(), Address(message="Enter a valid email address.")],
     )
     submit = SubmitField("Invite")
+
+
+class RotateKeyForm(FlaskForm):
+    overlap_hours = SelectField(
+        "Old keys keep working for",
+        choices=[
+            SelectChoice("0", "no time: stop now"),
+            SelectChoice("1", "1 hour"),
+            SelectChoice("24", "24 hours"),
+            SelectChoice("168", "7 days"),
+        ],
+        default="24",
+    )
+    submit = SubmitField("Rotate key")

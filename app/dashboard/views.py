@@ -1,8 +1,9 @@
-"""/apps: the developer's apps, one app's members, invitations and removals."""
+"""/apps: the developer's apps with their last hour, one app's overview, members."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
@@ -14,9 +15,12 @@ from app.auth.forms import ButtonForm
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
 from app.dashboard.forms import CreateAppForm, InviteForm
-from app.store import catalog, memberships
+from app.store import catalog, error_groups, memberships, stats
+from app.store.ranges import RANGES
 
 pages.attach(bp)
+
+OVERVIEW_RANGES = ("15m", "1h", "24h", "7d")  # the overview's count cards
 
 
 @bp.before_request
@@ -37,21 +41,28 @@ def list_apps() -> str:
         else:
             # Shown in this response only: the key is stored hashed and never again readable.
             return render_template("apps/created.html", app=created, ingest_key=key)
-    return render_template("apps/list.html", apps=memberships.apps_of(current_user.id), form=form)
+    apps = memberships.apps_of(current_user.id)
+    last_hour = stats.counts_of_apps(
+        [app.id for app, _role in apps], datetime.now(UTC) - timedelta(hours=1)
+    )
+    return render_template("apps/list.html", apps=apps, last_hour=last_hour, form=form)
 
 
 @bp.get("/apps/<uuid:app_id>")
 def show_app(app_id: uuid.UUID) -> str:
-    """Show one app: its id, ingest endpoint, schemas and members."""
+    """Show one app's overview: counts, chart, top failing names, error groups, unplanned."""
     app, role = member_app_or_404(app_id)
+    now = datetime.now(UTC)
+    day_ago = now - timedelta(hours=24)
     return render_template(
-        "apps/detail.html",
+        "apps/overview.html",
         app=app,
         role=role,
-        members=memberships.members_of(app.id),
+        counts={name: stats.counts(app.id, RANGES[name].start(now)) for name in OVERVIEW_RANGES},
+        top_failing=stats.top_names(app.id, "invalid", day_ago),
+        unplanned=stats.top_names(app.id, "unplanned", day_ago),
+        errors=error_groups.top_errors(app.id, day_ago),
         schemas=catalog.latest_schemas(app.id),
-        invite=InviteForm(),
-        button=ButtonForm(),
     )
 
 
@@ -80,7 +91,7 @@ def invite_member(app_id: uuid.UUID) -> str | Response:
     else:
         for error in form.email.errors:
             flash(error, "error")
-    return redirect(url_for("dashboard.show_app", app_id=app.id))
+    return redirect(url_for("dashboard.settings", app_id=app.id))
 
 
 @bp.post("/apps/<uuid:app_id>/members/<int:user_id>/remove")
@@ -94,12 +105,12 @@ def remove_member(app_id: uuid.UUID, user_id: int) -> Response:
         memberships.remove(app.id, user_id)
     except memberships.MembershipError as exc:
         flash(_sentence(exc), "error")
-        return redirect(url_for("dashboard.show_app", app_id=app.id))
+        return redirect(url_for("dashboard.settings", app_id=app.id))
     if leaving:
         flash(f"You left {app.name}.", "success")
         return redirect(url_for("dashboard.list_apps"))
     flash("The member was removed.", "success")
-    return redirect(url_for("dashboard.show_app", app_id=app.id))
+    return redirect(url_for("dashboard.settings", app_id=app.id))
 
 
 def _sentence(error: Exception) -> str:

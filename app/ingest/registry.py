@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from limits import RateLimitItem, parse
 from sqlalchemy import select
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 
 
 RECHECK_PER_SECOND = 10
+
+
+def wall_clock() -> float:
+    """Seconds since the epoch: when a rotated key's overlap window ends."""
+    return time.time()
 
 
 class RegistryUnavailable(RuntimeError):
@@ -56,6 +62,8 @@ class Registry:
         self._apps: dict[str, AppEntry] | None = None
         self._generation: int | None = None
         self._checked_at = float("-inf")
+        # When the next key in its overlap window stops working (time.time()), if any.
+        self._next_key_expiry = float("inf")
         self._rechecked_at = float("-inf")
         self._validators: dict[int, EventValidator] = {}
         self._lock = threading.Lock()
@@ -65,6 +73,8 @@ class Registry:
         """Return the cached app, refreshing the cache first when it is due."""
         if time.monotonic() - self._checked_at >= self.refresh_seconds:
             self.refresh()
+        elif wall_clock() >= self._next_key_expiry:
+            self.recheck()  # a rotated key's overlap just ended (rate-limited like a miss)
         elif self._apps is None:
             with self._lock:  # another thread may be loading right now: wait for it
                 pass
@@ -91,7 +101,8 @@ class Registry:
             self._checked_at = time.monotonic()
             try:
                 generation = RegistryState.current()
-                if generation != self._generation or self._apps is None:
+                expired = wall_clock() >= self._next_key_expiry
+                if generation != self._generation or self._apps is None or expired:
                     self._apps = self._load()
                     self._generation = generation
             except SQLAlchemyError:
@@ -111,12 +122,19 @@ class Registry:
             )
             for app in db.session.scalars(select(App))
         }
-        active_keys = select(IngestKey.app_id, IngestKey.key_hash).where(
-            IngestKey.revoked_at.is_(None)
+        # A rotated key keeps working until its overlap window ends (revoked_at ahead).
+        now = datetime.fromtimestamp(wall_clock(), UTC)
+        active_keys = select(IngestKey.app_id, IngestKey.key_hash, IngestKey.revoked_at).where(
+            IngestKey.revoked_at.is_(None) | (IngestKey.revoked_at > now)
         )
         digests: dict[str, set[str]] = {}
-        for app_id, digest in db.session.execute(active_keys):
+        next_expiry = float("inf")
+        for app_id, digest, revoked_at in db.session.execute(active_keys):
             digests.setdefault(str(app_id), set()).add(digest)
+            if revoked_at is not None:
+                ends = revoked_at if revoked_at.tzinfo else revoked_at.replace(tzinfo=UTC)
+                next_expiry = min(next_expiry, ends.timestamp())
+        self._next_key_expiry = next_expiry
         for app_id, entry in apps.items():
             entry.key_digests = frozenset(digests.get(app_id, ()))
         validators = {}

@@ -35,6 +35,10 @@ class Event(db.Model):
             sqlite_where=text("client_event_id IS NOT NULL"),
         ),
         Index("ix_events_app_received_at", "app_id", "received_at"),
+        # The dashboard's reads: newest first per app, per status, per event name (0003).
+        Index("ix_events_app_id_id", "app_id", "id"),
+        Index("ix_events_app_status_id", "app_id", "status", "id"),
+        Index("ix_events_app_name_id", "app_id", "event_name", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from limits import parse
 from sqlalchemy import func, select
@@ -12,6 +13,8 @@ from app.ingest.validation import InvalidSchema, check_schema
 from app.models import App, EventSchema, IngestKey, Membership, RegistryState
 from app.models.types import utcnow
 from app.store.keys import hash_key, new_ingest_key
+
+MAX_KEY_OVERLAP = timedelta(days=7)
 
 
 class CatalogError(ValueError):
@@ -38,16 +41,50 @@ def create_app(
     return app, key
 
 
-def rotate_key(app: App) -> str:
-    """Revoke the app's keys and return a new one."""
-    now = utcnow()
+def rotate_key(app: App, overlap: timedelta = timedelta(0)) -> str:
+    """Return a new key; the app's other keys keep working for `overlap`, then stop."""
+    if overlap < timedelta(0) or overlap > MAX_KEY_OVERLAP:
+        raise CatalogError("the overlap must be between 0 and 7 days")
+    ends = utcnow() + overlap
     for key in app.keys:
-        if key.revoked_at is None:
-            key.revoked_at = now
+        if key.revoked_at is None or _aware(key.revoked_at) > ends:
+            key.revoked_at = ends
     key = _add_key(app)
     RegistryState.bump()
     db.session.commit()
     return key
+
+
+def add_key(app: App) -> str:
+    """Return a new, additional ingest key for the app (the others keep working)."""
+    key = _add_key(app)
+    RegistryState.bump()
+    db.session.commit()
+    return key
+
+
+def revoke_key(app: App, key_id: int) -> IngestKey:
+    """Stop one of the app's keys now; raise CatalogError for another app's key."""
+    key = db.session.get(IngestKey, key_id)
+    if key is None or key.app_id != app.id:
+        raise CatalogError("this app has no such key")
+    now = utcnow()
+    if key.revoked_at is None or _aware(key.revoked_at) > now:
+        key.revoked_at = now
+        RegistryState.bump()
+        db.session.commit()
+    return key
+
+
+def keys_of(app: App) -> list[IngestKey]:
+    """Return the app's keys that still work (or will, until their overlap ends), newest first."""
+    now = utcnow()
+    working = [k for k in app.keys if k.revoked_at is None or _aware(k.revoked_at) > now]
+    return sorted(working, key=lambda k: k.created_at, reverse=True)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def set_rate_limit(app: App, rate_limit: str | None) -> None:

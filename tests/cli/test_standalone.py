@@ -167,3 +167,23 @@ def test_stops_cleanly_on_sigterm_to_the_launcher_alone(launcher):
         if p.info["cwd"] and p.info["cwd"].startswith(str(launcher.root))
     ]
     assert leftovers == []
+
+
+def test_the_demo_app_starts_with_minutes_of_mixed_events_and_the_banner_names_the_dashboard(
+    launcher,
+):
+    demo = launcher.demo()
+    assert f"Dashboard:  {launcher.url}/apps/{demo['app_id']}" in launcher.output()
+    with sqlite3.connect(launcher.root / "instance" / "lvd.sqlite3") as conn:
+        statuses = dict(
+            conn.execute(
+                "SELECT status, count(*) FROM events WHERE replace(app_id, '-', '') = ? "
+                "GROUP BY status",
+                (demo["app_id"].replace("-", ""),),
+            ).fetchall()
+        )
+        counted = conn.execute("SELECT sum(count) FROM event_counts").fetchone()[0]
+        minutes = conn.execute("SELECT count(DISTINCT minute) FROM event_counts").fetchone()[0]
+    assert set(statuses) == {"valid", "invalid", "unplanned"}, statuses
+    assert sum(statuses.values()) >= 300 and counted >= 300
+    assert minutes >= 5  # a few minutes of history: the chart has a shape

@@ -1,0 +1,102 @@
+"""/api/apps/<app_id>/…: the JSON behind the dashboard pages (a stable interface).
+
+Authenticated by the session cookie, never by an ingest key: a logged-out caller gets
+401, a developer who is not a member of the app gets 404, exactly as for an unknown app.
+POSTs carry the page's CSRF token in the `X-CSRFToken` header.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, Response, jsonify, request
+from flask_login import current_user
+
+from app.dashboard.access import member_app_or_404
+from app.ingest.errors import error_response
+from app.store import error_groups, event_queries, stats
+from app.store.event_queries import BadFilter
+from app.store.ranges import UnknownRange, time_range
+
+bp = Blueprint("dashboard_api", __name__, url_prefix="/api/apps")
+SEARCH_DEFAULT_RANGE = "24h"
+
+
+class BadRequest(ValueError):
+    """A query the endpoint refuses, with a message meant for the caller."""
+
+
+@bp.before_request
+def _logged_in_only() -> Response | None:
+    """Answer 401, not a login redirect: the caller is a script or the page's own JS."""
+    if not current_user.is_authenticated:
+        return error_response(401, "unauthorized", "log in to the dashboard first")
+    return None
+
+
+@bp.errorhandler(BadFilter)
+@bp.errorhandler(UnknownRange)
+@bp.errorhandler(BadRequest)
+def _bad_request(error: ValueError) -> Response:
+    return error_response(400, "bad_request", str(error))
+
+
+@bp.after_request
+def _private(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/<uuid:app_id>/events")
+def events(app_id: uuid.UUID) -> Response:
+    """List the app's newest events, filtered; `after` returns only newer ones (live)."""
+    app, _role = member_app_or_404(app_id)
+    since = None
+    if request.args.get("range"):
+        since = time_range(request.args["range"]).start()
+    elif request.args.get("q") and not request.args.get("after"):
+        # A search reads payloads: bound it to a day unless a range is asked for.
+        since = time_range(SEARCH_DEFAULT_RANGE).start()
+    wanted = event_queries.parse_filter(request.args, since=since)
+    found = event_queries.stream(app.id, wanted)
+    rows = [event_queries.as_row(event) for event in found]
+    return jsonify(
+        events=rows,
+        # The live page polls with after=cursor; a full page means it may have missed some.
+        cursor=rows[0]["id"] if rows else (str(wanted.after) if wanted.after else None),
+        next_before=rows[-1]["id"] if len(rows) == wanted.limit else None,
+        limit=wanted.limit,
+    )
+
+
+@bp.get("/<uuid:app_id>/events/<event_id>")
+def event(app_id: uuid.UUID, event_id: str) -> Response:
+    """Return one stored event with its payload and every error."""
+    app, _role = member_app_or_404(app_id)
+    found = event_queries.find_event(app.id, event_id)
+    if found is None:
+        return error_response(404, "not_found", "this app has no event with that id")
+    return jsonify(event_queries.as_detail(found))
+
+
+@bp.get("/<uuid:app_id>/stats")
+def app_stats(app_id: uuid.UUID) -> Response:
+    """Counts per status and the chart of a range, from the per-minute counters."""
+    app, _role = member_app_or_404(app_id)
+    window = time_range(request.args.get("range"))
+    return jsonify(
+        range=window.name,
+        series=stats.series(app.id, window),
+        **stats.summary(app.id, window.start()),
+    )
+
+
+@bp.get("/<uuid:app_id>/errors")
+def errors(app_id: uuid.UUID) -> Response:
+    """Errors grouped by event name, JSON path and keyword, biggest first."""
+    app, _role = member_app_or_404(app_id)
+    window = time_range(request.args.get("range"), default="24h")
+    return jsonify(range=window.name, **error_groups.top_errors(app.id, window.start()))
+
+
+from app.dashboard import api_plan  # noqa: E402,F401  (registers the /schemas routes on bp)

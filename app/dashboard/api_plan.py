@@ -1,0 +1,119 @@
+"""/api/apps/<app_id>/schemas…: the tracking plan's JSON (versions, diff, try, infer, impact)."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Response, jsonify, request
+
+from app.dashboard.access import member_app_or_404
+from app.dashboard.api import BadRequest, bp
+from app.ingest.errors import error_response
+from app.store import catalog, plan
+from app.store.plan import InvalidSchema
+
+MAX_SAMPLE = 5000
+
+
+@bp.get("/<uuid:app_id>/schemas")
+def schemas(app_id: uuid.UUID) -> Response:
+    """List the newest version of every event schema of the app."""
+    app, _role = member_app_or_404(app_id)
+    return jsonify(schemas=[plan.as_dict(s) for s in catalog.latest_schemas(app.id)])
+
+
+@bp.post("/<uuid:app_id>/schemas")
+def save_schema(app_id: uuid.UUID) -> tuple[Response, int]:
+    """Save {"event_name", "schema"} as the event's next version (invalid schemas: 400)."""
+    app, _role = member_app_or_404(app_id)
+    body = _json_body()
+    name = body.get("event_name")
+    if not isinstance(name, str):
+        raise BadRequest("event_name must be a string")
+    try:
+        saved, created = catalog.set_schema(app, name.strip(), body.get("schema"))
+    except catalog.CatalogError as exc:
+        return error_response(400, "invalid_schema", str(exc)), 400
+    return jsonify(created=created, **plan.as_dict(saved)), 201 if created else 200
+
+
+@bp.get("/<uuid:app_id>/schemas/<path:event_name>/versions")
+def versions(app_id: uuid.UUID, event_name: str) -> Response:
+    """List every saved version of one event's schema, newest first."""
+    app, _role = member_app_or_404(app_id)
+    found = plan.versions(app.id, event_name)
+    if not found:
+        return error_response(404, "not_found", "no schema is saved for this event name")
+    return jsonify(versions=[plan.as_dict(s) for s in found])
+
+
+@bp.get("/<uuid:app_id>/schemas/<path:event_name>/diff")
+def diff(app_id: uuid.UUID, event_name: str) -> Response:
+    """Unified diff between versions `from` and `to` of one event's schema."""
+    app, _role = member_app_or_404(app_id)
+    old = plan.version(app.id, event_name, _int_arg("from"))
+    new = plan.version(app.id, event_name, _int_arg("to"))
+    if old is None or new is None:
+        return error_response(404, "not_found", "no such version of this event's schema")
+    return jsonify(
+        event_name=event_name, **{"from": old.version, "to": new.version}, lines=plan.diff(old, new)
+    )
+
+
+@bp.post("/<uuid:app_id>/schemas/try")
+def try_it(app_id: uuid.UUID) -> Response:
+    """Validate {"schema", "payload"} and return the errors; nothing is stored."""
+    member_app_or_404(app_id)
+    body = _json_body()
+    try:
+        found = plan.try_payload(body.get("schema"), body.get("payload"))
+    except InvalidSchema as exc:
+        return error_response(400, "invalid_schema", str(exc))
+    return jsonify(valid=not found, errors=found)
+
+
+@bp.post("/<uuid:app_id>/schemas/infer")
+def infer(app_id: uuid.UUID) -> Response:
+    """Draft a schema from the newest stored payloads of {"event_name"}."""
+    app, _role = member_app_or_404(app_id)
+    body = _json_body()
+    name = body.get("event_name")
+    if not isinstance(name, str) or not name:
+        raise BadRequest("event_name must be a non-empty string")
+    return jsonify(plan.infer(app.id, name, _sample(body, plan.INFER_EVENTS)))
+
+
+@bp.post("/<uuid:app_id>/schemas/impact")
+def impact(app_id: uuid.UUID) -> Response:
+    """Replay the newest stored events of {"event_name"} against {"schema"}: pass/fail."""
+    app, _role = member_app_or_404(app_id)
+    body = _json_body()
+    name = body.get("event_name")
+    if not isinstance(name, str) or not name:
+        raise BadRequest("event_name must be a non-empty string")
+    try:
+        result = plan.impact(app.id, name, body.get("schema"), _sample(body, plan.IMPACT_EVENTS))
+    except InvalidSchema as exc:
+        return error_response(400, "invalid_schema", str(exc))
+    return jsonify(result)
+
+
+def _json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("send a JSON object with Content-Type: application/json")
+    return body
+
+
+def _int_arg(name: str) -> int:
+    try:
+        return int(request.args[name])
+    except (KeyError, ValueError):
+        raise BadRequest(f"{name} must be a version number") from None
+
+
+def _sample(body: dict, default: int) -> int:
+    sample = body.get("limit", default)
+    if not isinstance(sample, int) or not 1 <= sample <= MAX_SAMPLE:
+        raise BadRequest(f"limit must be an integer between 1 and {MAX_SAMPLE}")
+    return sample

@@ -1,0 +1,58 @@
+"""The live stream page and one event's detail page."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import uuid
+
+from flask import abort, current_app, render_template
+
+from app.dashboard import bp
+from app.dashboard.access import member_app_or_404
+from app.dashboard.payload_view import highlighted_payload
+from app.store import catalog, event_queries
+from app.store.ranges import RANGES
+
+
+@bp.get("/apps/<uuid:app_id>/live")
+def live(app_id: uuid.UUID) -> str:
+    """Show the newest events; the page then polls the stream's cursor once a second."""
+    app, role = member_app_or_404(app_id)
+    first = event_queries.stream(app.id, event_queries.StreamFilter(limit=50))
+    return render_template(
+        "live/page.html",
+        app=app,
+        role=role,
+        rows=[event_queries.as_row(event) for event in first],
+        event_names=[schema.event_name for schema in catalog.latest_schemas(app.id)],
+        ranges=list(RANGES),
+    )
+
+
+@bp.get("/apps/<uuid:app_id>/events/<event_id>")
+def event_detail(app_id: uuid.UUID, event_id: str) -> str:
+    """Show one event: the payload with each error's location highlighted, and its facts."""
+    app, role = member_app_or_404(app_id)
+    event = event_queries.find_event(app.id, event_id)
+    if event is None:
+        abort(404, "This app has no event with that id.")
+    detail = event_queries.as_detail(event)
+    return render_template(
+        "events/detail.html",
+        app=app,
+        role=role,
+        event=detail,
+        payload_html=highlighted_payload(detail["payload"], detail["errors"]),
+        curl=resend_command(app.id, detail["payload"]),
+    )
+
+
+def resend_command(app_id: uuid.UUID, payload: object) -> str:
+    """Return a curl command that sends the payload again (the key left as $LVD_INGEST_KEY)."""
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    url = f"{current_app.config['PUBLIC_URL']}/api/logs/{app_id}"
+    return (
+        f"curl -X POST {shlex.quote(url)} -H 'Content-Type: application/json' "
+        f'-H "X-API-Key: $LVD_INGEST_KEY" -d {shlex.quote(body)}'
+    )

@@ -1,0 +1,68 @@
+"""/apps/<app_id>/settings: ingest keys (create, rotate with overlap, revoke) and members."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from flask import abort, flash, redirect, render_template, url_for
+from werkzeug.wrappers import Response
+
+from app.auth.forms import ButtonForm
+from app.dashboard import bp
+from app.dashboard.access import member_app_or_404
+from app.dashboard.forms import InviteForm, RotateKeyForm
+from app.store import catalog, memberships
+
+
+@bp.get("/apps/<uuid:app_id>/settings")
+def settings(app_id: uuid.UUID) -> str:
+    """Show the app's keys (prefixes only) and members, with the owners' actions."""
+    app, role = member_app_or_404(app_id)
+    return render_template(
+        "apps/settings.html",
+        app=app,
+        role=role,
+        keys=catalog.keys_of(app),
+        members=memberships.members_of(app.id),
+        invite=InviteForm(),
+        rotate=RotateKeyForm(),
+        button=ButtonForm(),
+    )
+
+
+@bp.post("/apps/<uuid:app_id>/keys")
+def create_key(app_id: uuid.UUID) -> str:
+    """Add an ingest key (owners); show it once."""
+    app, _role = member_app_or_404(app_id, owner=True)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    key = catalog.add_key(app)
+    return render_template("apps/key_shown.html", app=app, ingest_key=key, overlap=None)
+
+
+@bp.post("/apps/<uuid:app_id>/keys/rotate")
+def rotate_key(app_id: uuid.UUID) -> str | Response:
+    """Make a new key; the others keep working for the chosen overlap, then stop."""
+    app, _role = member_app_or_404(app_id, owner=True)
+    form = RotateKeyForm()
+    if not form.validate_on_submit():
+        flash("Choose how long the old keys keep working.", "error")
+        return redirect(url_for("dashboard.settings", app_id=app.id))
+    overlap = timedelta(hours=int(form.overlap_hours.data))
+    key = catalog.rotate_key(app, overlap=overlap)
+    return render_template("apps/key_shown.html", app=app, ingest_key=key, overlap=overlap)
+
+
+@bp.post("/apps/<uuid:app_id>/keys/<int:key_id>/revoke")
+def revoke_key(app_id: uuid.UUID, key_id: int) -> Response:
+    """Stop one key now (owners)."""
+    app, _role = member_app_or_404(app_id, owner=True)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    try:
+        key = catalog.revoke_key(app, key_id)
+    except catalog.CatalogError:
+        abort(404)
+    flash(f"The key {key.prefix}… no longer works.", "success")
+    return redirect(url_for("dashboard.settings", app_id=app.id))

@@ -1,0 +1,154 @@
+"""Read stored events for the dashboard: the stream with its cursor and filters, one event.
+
+Every query names one app and walks an index that starts with app_id and ends with id
+(migration 0003), newest first, so that it stops after `limit` rows whatever the table
+holds. Time bounds are turned into id bounds (`ranges.id_floor`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Select, String, cast, select
+
+from app.extensions import db
+from app.models import Event
+from app.store.ranges import id_floor
+
+STATUSES = ("valid", "invalid", "unplanned")
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+
+class BadFilter(ValueError):
+    """A stream filter that cannot be applied, with a message meant for the caller."""
+
+
+@dataclass(frozen=True)
+class StreamFilter:
+    status: str | None = None
+    event_name: str | None = None
+    search: str | None = None  # text searched for in the payload
+    after: uuid.UUID | None = None  # only events newer than this id (live cursor)
+    before: uuid.UUID | None = None  # only events older than this id (next page)
+    since: datetime | None = None
+    limit: int = DEFAULT_LIMIT
+
+
+def parse_filter(args: dict, since: datetime | None = None) -> StreamFilter:
+    """Build a StreamFilter from query-string arguments; raise BadFilter with the reason."""
+    status = args.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise BadFilter(f"status must be one of {', '.join(STATUSES)}")
+    try:
+        limit = int(args.get("limit") or DEFAULT_LIMIT)
+    except ValueError:
+        raise BadFilter("limit must be an integer") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadFilter(f"limit must be between 1 and {MAX_LIMIT}")
+    search = (args.get("q") or "").strip() or None
+    if search is not None and len(search) > 200:
+        raise BadFilter("q must have at most 200 characters")
+    return StreamFilter(
+        status=status,
+        event_name=args.get("event") or None,
+        search=search,
+        after=_event_id(args.get("after"), "after"),
+        before=_event_id(args.get("before"), "before"),
+        since=since,
+        limit=limit,
+    )
+
+
+def stream(app_id: uuid.UUID, wanted: StreamFilter) -> list[Event]:
+    """Return the app's newest events matching the filter, newest first."""
+    return list(db.session.scalars(stream_query(app_id, wanted)))
+
+
+def stream_query(app_id: uuid.UUID, wanted: StreamFilter) -> Select:
+    """Build the stream's query (separate, so a test can EXPLAIN it)."""
+    query = select(Event).where(Event.app_id == app_id)
+    if wanted.status:
+        query = query.where(Event.status == wanted.status)
+    if wanted.event_name:
+        query = query.where(Event.event_name == wanted.event_name)
+    if wanted.after:
+        query = query.where(Event.id > wanted.after)
+    if wanted.before:
+        query = query.where(Event.id < wanted.before)
+    if wanted.since:
+        query = query.where(Event.id >= id_floor(wanted.since))
+    if wanted.search:
+        query = query.where(cast(Event.payload, String).ilike(_contains(wanted.search), "\\"))
+    return query.order_by(Event.id.desc()).limit(wanted.limit)
+
+
+def recent_of_name(app_id: uuid.UUID, event_name: str, limit: int) -> list[Event]:
+    """Return the newest `limit` stored events of one name (for inference and impact)."""
+    query = (
+        select(Event)
+        .where(Event.app_id == app_id, Event.event_name == event_name)
+        .order_by(Event.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(query))
+
+
+def find_event(app_id: uuid.UUID, event_id: uuid.UUID | str) -> Event | None:
+    """Return one event of the app (None for another app's event or an unknown id)."""
+    try:
+        wanted = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(event_id)
+    except ValueError:
+        return None
+    found = db.session.get(Event, wanted)
+    return found if found is not None and found.app_id == app_id else None
+
+
+def as_row(event: Event) -> dict:
+    """Return what a stream row shows: time, name, status, the first error, ids."""
+    errors = event.errors or []
+    return {
+        "id": str(event.id),
+        "event_name": event.event_name,
+        "status": event.status,
+        "received_at": _iso(event.received_at),
+        "first_error": errors[0] if errors else None,
+        "error_count": len(errors),
+        "client_event_id": event.client_event_id,
+    }
+
+
+def as_detail(event: Event) -> dict:
+    """Return everything stored about one event."""
+    return {
+        **as_row(event),
+        "payload": event.payload,
+        "errors": event.errors or [],
+        "schema_version": event.schema_version,
+        "client_ts": _iso(event.client_ts),
+        "stored_at": _iso(event.stored_at),
+    }
+
+
+def _event_id(value: str | None, name: str) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise BadFilter(f"{name} must be an event id (a UUID)") from None
+
+
+def _contains(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # SQLite hands back naive UTC datetimes
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat()

@@ -1,0 +1,183 @@
+"""Dashboard phases: ingest while live pages poll, and the read endpoints at 1,000,000 events.
+
+- viewers: single-event ingest (wrk, 16 connections) alone, then again while VIEWERS
+  threads poll the live stream the way an open page does (one short request a second
+  with the cursor). Reports both figures and their ratio (target >= 0.9).
+- dashboard-reads: a million events generated into the bench app with SQL, then each
+  JSON endpoint (stream, stream with a filter, detail, stats, errors) requested
+  sequentially READ_REQUESTS times by a logged-in client; p50 and p95 in ms.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg2
+import requests
+
+from bench.context import Bench
+from bench.million import counters_sql, events_sql
+from bench.phases import HIGH, _measure, _warm_up
+from bench.settings import ROOT
+from bench.stack import log
+
+VIEWERS = 20
+POLL_SECONDS = 1.0
+MILLION = 1_000_000
+READ_REQUESTS = 200
+
+
+def _viewer_cookie(bench: Bench) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.viewer_session", bench.app_id],
+        cwd=ROOT,
+        env=bench.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _session(base: str, cookie: dict) -> requests.Session:
+    session = requests.Session()
+    session.cookies.set(cookie["name"], cookie["value"], domain="127.0.0.1", path="/")
+    return session
+
+
+class LivePages:
+    """Threads that each poll /api/apps/<id>/events?after=<cursor> once a second."""
+
+    def __init__(self, base: str, app_id: str, cookie: dict, count: int) -> None:
+        self.url = f"{base}/api/apps/{app_id}/events"
+        self.cookie = cookie
+        self.count = count
+        self.stop_event = threading.Event()
+        self.latencies_ms: list[float] = []
+        self.failures = 0
+        self.threads = [threading.Thread(target=self._poll, daemon=True) for _ in range(count)]
+
+    def _poll(self) -> None:
+        session = _session(self.url, self.cookie)
+        cursor = None
+        while not self.stop_event.is_set():
+            started = time.monotonic()
+            try:
+                answer = session.get(
+                    self.url, params={"after": cursor} if cursor else {}, timeout=5
+                )
+                body = answer.json()
+                if answer.status_code != 200:
+                    self.failures += 1
+                else:
+                    cursor = body["cursor"] or cursor
+            except (requests.RequestException, ValueError):
+                self.failures += 1
+            elapsed = time.monotonic() - started
+            self.latencies_ms.append(elapsed * 1000)
+            self.stop_event.wait(max(0.0, POLL_SECONDS - elapsed))
+
+    def __enter__(self) -> LivePages:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=10)
+
+
+def viewers(bench: Bench) -> dict:
+    """Single-event ingest without, then with, VIEWERS live pages polling."""
+    bench.pools.stop_all()
+    log(f"viewers: single-event ingest alone, then with {VIEWERS} live pages polling")
+    web = bench.ensure_web()
+    cookie = _viewer_cookie(bench)
+    load = bench.load("single")
+    try:
+        _warm_up(bench, load)
+        alone = _measure(bench, load, HIGH)
+        bench.reset_events()
+        with LivePages(web.url, bench.app_id, cookie, VIEWERS) as pages:
+            time.sleep(2)  # every page has polled at least once
+            watched = _measure(bench, load, HIGH)
+        polls = sorted(pages.latencies_ms)
+    finally:
+        bench.reset_events()
+    return {
+        "rps_alone": alone.rps,
+        "rps_with_viewers": watched.rps,
+        "ratio": watched.rps / alone.rps if alone.rps else None,
+        "poll_p95_ms": _percentile(polls, 95),
+        "poll_failures": pages.failures,
+        "errors": alone.errors + watched.errors,
+        "detail": {"polls": len(polls), "viewers": VIEWERS},
+    }
+
+
+def dashboard_reads(bench: Bench) -> dict:
+    """p50/p95 of the dashboard's JSON endpoints with 1,000,000 events in the app."""
+    bench.pools.stop_all()
+    bench.reset_events()
+    log(f"dashboard-reads: generating {MILLION:,} events in one app with SQL")
+    _generate(bench)
+    web = bench.ensure_web()
+    session = _session(web.url, _viewer_cookie(bench))
+    base = f"{web.url}/api/apps/{bench.app_id}"
+    newest = session.get(f"{base}/events", params={"limit": 1}, timeout=10).json()
+    some_event = newest["events"][0]["id"]
+    endpoints = {
+        "stream": (f"{base}/events", {}),
+        "stream_cursor": (f"{base}/events", {"after": some_event}),
+        "stream_invalid": (f"{base}/events", {"status": "invalid"}),
+        "stream_name": (f"{base}/events", {"event": "event_7"}),
+        "detail": (f"{base}/events/{some_event}", {}),
+        "stats_1h": (f"{base}/stats", {"range": "1h"}),
+        "stats_24h": (f"{base}/stats", {"range": "24h"}),
+        "errors_24h": (f"{base}/errors", {"range": "24h"}),
+    }
+    metrics: dict = {}
+    try:
+        for name, (url, params) in endpoints.items():
+            timings = []
+            for _ in range(READ_REQUESTS):
+                started = time.monotonic()
+                answer = session.get(url, params=params, timeout=10)
+                timings.append((time.monotonic() - started) * 1000)
+                if answer.status_code != 200:
+                    raise RuntimeError(f"{name}: {answer.status_code} {answer.text[:200]}")
+            timings.sort()
+            metrics[f"{name}_p50_ms"] = _percentile(timings, 50)
+            metrics[f"{name}_p95_ms"] = _percentile(timings, 95)
+            p50, p95 = metrics[f"{name}_p50_ms"], metrics[f"{name}_p95_ms"]
+            log(f"  {name}: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+    finally:
+        bench.reset_events()
+    return {**metrics, "detail": {"events": MILLION, "requests_each": READ_REQUESTS}}
+
+
+def _generate(bench: Bench) -> None:
+    connection = psycopg2.connect(bench.settings.database_url)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(events_sql("events", bench.app_id, bench.app_id, MILLION))
+            cursor.execute(counters_sql("events", "event_counts"))
+            cursor.execute("ANALYZE events")
+            cursor.execute("ANALYZE event_counts")
+    finally:
+        connection.close()
+
+
+def _percentile(sorted_values: list[float], percent: int) -> float | None:
+    if not sorted_values:
+        return None
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    return statistics.quantiles(sorted_values, n=100, method="inclusive")[percent - 1]

@@ -1,0 +1,133 @@
+// The live stream: poll the cursor (events newer than the newest shown) once a second.
+// One short request per second per open page; nothing is held open on the server.
+(function () {
+  "use strict";
+  const form = document.getElementById("filters");
+  const rows = document.getElementById("rows");
+  const pauseButton = document.getElementById("pause");
+  const state = document.getElementById("live-state");
+  const noEvents = document.getElementById("no-events");
+  const eventsUrl = form.dataset.eventsUrl;
+  const detailBase = form.dataset.detailBase;
+  const MAX_ROWS = 200;
+  const POLL_MS = 1000;
+  let paused = false;
+  let inFlight = false;
+  let cursor = rows.firstElementChild ? rows.firstElementChild.dataset.id : null;
+
+  // Filters come from the address (links from the overview) and go back into it.
+  const params = new URLSearchParams(window.location.search);
+  ["status", "event", "q", "range"].forEach(function (name) {
+    if (params.get(name) && form.elements[name]) form.elements[name].value = params.get(name);
+  });
+
+  function query(extra) {
+    const wanted = new URLSearchParams();
+    ["status", "event", "q", "range"].forEach(function (name) {
+      const value = form.elements[name].value.trim();
+      if (value) wanted.set(name, value);
+    });
+    Object.keys(extra).forEach(function (k) { if (extra[k]) wanted.set(k, extra[k]); });
+    return wanted;
+  }
+
+  function cell(row, child) {
+    const td = document.createElement("td");
+    if (child) td.appendChild(child);
+    row.appendChild(td);
+    return td;
+  }
+
+  function element(tag, text, className) {
+    const node = document.createElement(tag);
+    node.textContent = text; // textContent: payload-derived text is never parsed as HTML
+    if (className) node.className = className;
+    return node;
+  }
+
+  function rowFor(event) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = event.id;
+    tr.className = "status-" + event.status + " fresh";
+    const time = element("time", event.received_at);
+    time.setAttribute("datetime", event.received_at);
+    cell(tr, time);
+    const link = document.createElement("a");
+    link.href = detailBase + encodeURIComponent(event.id);
+    link.appendChild(element("code", event.event_name));
+    cell(tr, link);
+    cell(tr, element("span", event.status, "badge " + event.status));
+    const errorCell = cell(tr, null);
+    if (event.first_error) {
+      errorCell.appendChild(element("code", event.first_error.path || "/"));
+      errorCell.appendChild(document.createTextNode(" " + event.first_error.message));
+      if (event.error_count > 1) errorCell.appendChild(element("small", " (+" + (event.error_count - 1) + ")"));
+    }
+    return tr;
+  }
+
+  function show(events, replace) {
+    if (replace) rows.replaceChildren();
+    const fragment = document.createDocumentFragment();
+    events.forEach(function (event) { fragment.appendChild(rowFor(event)); });
+    rows.insertBefore(fragment, rows.firstChild);
+    while (rows.children.length > MAX_ROWS) rows.removeChild(rows.lastChild);
+    noEvents.hidden = rows.children.length > 0;
+    if (window.lvdLocalize) window.lvdLocalize(rows);
+  }
+
+  function fetchEvents(extra) {
+    return fetch(eventsUrl + "?" + query(extra).toString(), {
+      headers: { Accept: "application/json" }, credentials: "same-origin",
+    }).then(function (answer) {
+      if (answer.status === 401) { window.location.reload(); throw new Error("logged out"); }
+      if (!answer.ok) return answer.json().then(function (b) { throw new Error(b.message); });
+      return answer.json();
+    });
+  }
+
+  function poll() {
+    if (paused || inFlight || document.hidden) return;
+    inFlight = true;
+    fetchEvents({ after: cursor })
+      .then(function (body) {
+        if (body.events.length) {
+          cursor = body.events[0].id;
+          // A full page means more arrived than one poll shows: start again from the newest.
+          show(body.events, body.events.length === body.limit);
+        }
+        state.textContent = "Live";
+        state.className = "pill live";
+      })
+      .catch(function (error) { state.textContent = "Retrying: " + error.message; state.className = "pill warn"; })
+      .finally(function () { inFlight = false; });
+  }
+
+  function reload() {
+    inFlight = true;
+    fetchEvents({})
+      .then(function (body) { cursor = body.events.length ? body.events[0].id : null; show(body.events, true); })
+      .catch(function (error) { state.textContent = error.message; state.className = "pill warn"; })
+      .finally(function () { inFlight = false; });
+  }
+
+  form.addEventListener("submit", function (submitted) {
+    submitted.preventDefault();
+    const address = new URL(window.location.href);
+    address.search = query({}).toString();
+    window.history.replaceState(null, "", address);
+    reload();
+  });
+
+  pauseButton.addEventListener("click", function () {
+    paused = !paused;
+    pauseButton.textContent = paused ? "Resume" : "Pause";
+    pauseButton.setAttribute("aria-pressed", String(paused));
+    state.textContent = paused ? "Paused" : "Live";
+    state.className = paused ? "pill paused" : "pill live";
+    if (!paused) poll();
+  });
+
+  if (params.toString()) reload();
+  setInterval(poll, POLL_MS);
+})();
