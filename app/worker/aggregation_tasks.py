@@ -1,0 +1,50 @@
+"""The batch_processing pool's tasks: rollups, alerts, digests, retention. Thin wrappers:
+the logic lives in app/store/ and is tested there; a failure is logged with the app id
+and the next beat tick runs the job again."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from celery import shared_task
+
+from app.store import rollups
+from celery_config import ROLLUP_RECENT_TASK, SUMMARIZE_ALL_TASK, SUMMARIZE_APP_TASK
+
+log = logging.getLogger(__name__)
+
+# "Recent traffic" for the per-minute rollup: counters written in the last few minutes.
+RECENT_TRAFFIC = timedelta(minutes=5)
+# The hourly run covers every app with counters in the last day and an hour.
+DAILY_TRAFFIC = timedelta(hours=25)
+
+
+@shared_task(name=SUMMARIZE_APP_TASK)
+def batch_process_events(app_id: str, hours: float = 24) -> dict:
+    """Recompute an app's rollups and error groups for the last `hours`; alert new groups."""
+    try:
+        return rollups.roll_up(uuid.UUID(app_id), hours)
+    except Exception:
+        log.exception("rollup of app %s failed; the next tick runs it again", app_id)
+        raise
+
+
+@shared_task(name=ROLLUP_RECENT_TASK)
+def rollup_recent_apps() -> int:
+    """Queue this hour's and the last hour's rollup of every app with recent traffic."""
+    return _queue_rollups(datetime.now(UTC) - RECENT_TRAFFIC, hours=1, expires=55)
+
+
+@shared_task(name=SUMMARIZE_ALL_TASK)
+def aggregate_all_apps(hours: float = 24) -> int:
+    """Queue a rollup of the last `hours` for every app with traffic (hourly and daily)."""
+    return _queue_rollups(datetime.now(UTC) - max(DAILY_TRAFFIC, timedelta(hours=hours)), hours)
+
+
+def _queue_rollups(since: datetime, hours: float, expires: float | None = None) -> int:
+    app_ids = rollups.apps_with_traffic_since(since)
+    for app_id in app_ids:
+        batch_process_events.apply_async((str(app_id), hours), expires=expires)
+    return len(app_ids)
