@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import random
+import threading
 import uuid
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from sqlalchemy import text
 
 from app.extensions import db
 from app.store.events import store_events
-from tests.support import make_record
+from tests.support import make_record, wait_for
 
 NAMES = ("user_login", "purchase", "screen_view")
 
@@ -98,3 +102,47 @@ def rollup_error_group_hours(app_id: str) -> dict[tuple, int]:
         {"app": app_id},
     )
     return {tuple(row[:5]): row[5] for row in rows}
+
+
+class WebhookReceiver:
+    """A local HTTP server that records every POST and answers with scripted codes
+    (then 200 once the script runs out)."""
+
+    def __init__(self, codes: list[int] | None = None) -> None:
+        self.codes = list(codes or [])
+        self.requests: list[tuple[dict, bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append((dict(self.headers), body))
+                code = receiver.codes.pop(0) if receiver.codes else 200
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def verify_signature(secret: str, headers: dict, body: bytes) -> bool:
+    """What a receiver does (the README's example)."""
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, headers.get("X-LVD-Signature", ""))
+
+
+def run_on_worker(app, task_name: str, *args, timeout: float = 60):
+    """Submit a task by name to the real workers and return its result once ready."""
+    result = app.extensions["celery"].send_task(task_name, args=args)
+    wait_for(result.ready, timeout=timeout)
+    assert result.successful(), result.traceback
+    return result.result

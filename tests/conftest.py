@@ -33,6 +33,9 @@ os.environ.update(
     STORAGE_RETRY_BACKOFF="0.2",
     REGISTRY_REFRESH_SECONDS="0",
     LOG_LEVEL="WARNING",
+    # Background work: webhook receivers in tests listen on loopback; retries come quickly.
+    WEBHOOK_ALLOW_PRIVATE="1",
+    WEBHOOK_RETRY_BACKOFF="0.3",
 )
 
 from tests.accounts import PASSWORD, SmtpSink, Web  # noqa: E402
@@ -102,6 +105,15 @@ def make_tracked_app(app):
 def default_worker(app):
     """A real `default` pool (2 processes) consuming the test broker for the whole session."""
     pool = WorkerPool("default", concurrency=2)
+    pool.start()
+    yield pool
+    pool.stop()
+
+
+@pytest.fixture(scope="session")
+def batch_worker(app):
+    """A real `batch_processing` pool (1 process, as in production) for the whole session."""
+    pool = WorkerPool("batch_processing", concurrency=1)
     pool.start()
     yield pool
     pool.stop()

@@ -6,12 +6,22 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from celery import shared_task
+from flask import current_app
 
 from app.store import rollups
-from celery_config import ROLLUP_RECENT_TASK, SUMMARIZE_ALL_TASK, SUMMARIZE_APP_TASK
+from app.worker.alerting import alert_new_groups
+from app.worker.digests import send_digests
+from app.worker.maintenance import maintain
+from celery_config import (
+    DIGEST_TASK,
+    MAINTENANCE_TASK,
+    ROLLUP_RECENT_TASK,
+    SUMMARIZE_ALL_TASK,
+    SUMMARIZE_APP_TASK,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +35,10 @@ DAILY_TRAFFIC = timedelta(hours=25)
 def batch_process_events(app_id: str, hours: float = 24) -> dict:
     """Recompute an app's rollups and error groups for the last `hours`; alert new groups."""
     try:
-        return rollups.roll_up(uuid.UUID(app_id), hours)
+        result = rollups.roll_up(uuid.UUID(app_id), hours)
+        if "skipped" not in result:
+            result["alerts"] = alert_new_groups(uuid.UUID(app_id))
+        return result
     except Exception:
         log.exception("rollup of app %s failed; the next tick runs it again", app_id)
         raise
@@ -48,3 +61,16 @@ def _queue_rollups(since: datetime, hours: float, expires: float | None = None) 
     for app_id in app_ids:
         batch_process_events.apply_async((str(app_id), hours), expires=expires)
     return len(app_ids)
+
+
+@shared_task(name=DIGEST_TASK)
+def send_daily_digests(day: str | None = None) -> dict:
+    """Queue yesterday's digest (or `day`'s, YYYY-MM-DD) of every app with violations."""
+    wanted = date.fromisoformat(day) if day else datetime.now(UTC).date() - timedelta(days=1)
+    return send_digests(wanted)
+
+
+@shared_task(name=MAINTENANCE_TASK)
+def maintain_storage() -> dict:
+    """Delete expired events app by app, and requeue webhook deliveries never sent."""
+    return maintain(current_app.config["RETENTION_DELETE_BATCH"])
