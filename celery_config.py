@@ -43,6 +43,8 @@ SUMMARIZE_ALL_TASK = "aggregate_all_apps"
 ROLLUP_RECENT_TASK = "rollup_recent_apps"
 DIGEST_TASK = "send_daily_digests"
 MAINTENANCE_TASK = "maintain_storage"
+REVALIDATE_TASK = "revalidate_events"
+EXPORT_TASK = "export_events"
 # Webhook POSTs wait on other people's servers: they go to the emails pool, whose
 # processes already wait on SMTP, never to the single batch_processing process.
 WEBHOOK_TASK = "deliver_webhook"
@@ -55,6 +57,8 @@ AGGREGATION_TASKS = (
     ROLLUP_RECENT_TASK,
     DIGEST_TASK,
     MAINTENANCE_TASK,
+    REVALIDATE_TASK,
+    EXPORT_TASK,
 )
 
 task_queues = tuple(
@@ -197,6 +201,13 @@ task_annotations.update(
     }
 )
 task_annotations[WEBHOOK_TASK] = {"soft_time_limit": 60, "time_limit": 90}
+# Re-validation and export walk millions of events in chunks: hours, not minutes.
+JOB_SOFT_TIME_LIMIT = 4 * 3600
+for _name in (REVALIDATE_TASK, EXPORT_TASK):
+    task_annotations[_name] = {
+        "soft_time_limit": JOB_SOFT_TIME_LIMIT,
+        "time_limit": JOB_SOFT_TIME_LIMIT + 600,
+    }
 # Hour of the day (UTC) the digest of yesterday is sent.
 DIGEST_HOUR_UTC = int(os.environ.get("DIGEST_HOUR_UTC", 7))
 

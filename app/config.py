@@ -128,6 +128,9 @@ class Config:
         self.WEBHOOK_MAX_ATTEMPTS = _env_int("WEBHOOK_MAX_ATTEMPTS", 5)
         self.WEBHOOK_RETRY_BACKOFF = _env_float("WEBHOOK_RETRY_BACKOFF", 10.0)
         self.RETENTION_DELETE_BATCH = _env_int("RETENTION_DELETE_BATCH", 5000)
+        # Shared by the web processes and the batch_processing workers.
+        self.EXPORT_DIR = os.environ.get("EXPORT_DIR") or str(Path(self.INSTANCE_PATH) / "exports")
+        self.JOB_CHUNK_ROWS = _env_int("JOB_CHUNK_ROWS", 1000)
         self.LOGIN_FAILURE_LIMIT_IP = os.environ.get("LOGIN_FAILURE_LIMIT_IP", "50 per 15 minutes")
 
 

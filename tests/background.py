@@ -146,3 +146,17 @@ def run_on_worker(app, task_name: str, *args, timeout: float = 60):
     wait_for(result.ready, timeout=timeout)
     assert result.successful(), result.traceback
     return result.result
+
+
+def counters_equal_rows(app_id: str) -> bool:
+    """Whether every per-minute counter of the app equals its rows (and none is missing)."""
+    mismatches = db.session.scalar(
+        text(
+            "SELECT count(*) FROM (SELECT date_trunc('minute', received_at, 'UTC') AS minute, "
+            "event_name, status, count(*) AS n FROM events WHERE app_id = :app GROUP BY 1, 2, 3) e "
+            "FULL JOIN (SELECT * FROM event_counts WHERE app_id = :app) c "
+            "USING (minute, event_name, status) WHERE e.n IS DISTINCT FROM c.count"
+        ),
+        {"app": app_id},
+    )
+    return mismatches == 0

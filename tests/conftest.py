@@ -36,6 +36,7 @@ os.environ.update(
     # Background work: webhook receivers in tests listen on loopback; retries come quickly.
     WEBHOOK_ALLOW_PRIVATE="1",
     WEBHOOK_RETRY_BACKOFF="0.3",
+    JOB_CHUNK_ROWS="200",
 )
 
 from tests.accounts import PASSWORD, SmtpSink, Web  # noqa: E402

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("dashboard", __name__)
 
-from app.dashboard import background, views  # noqa: E402,F401
+from app.dashboard import background, jobs, views  # noqa: E402,F401

@@ -8,6 +8,7 @@ from app.models.alerts import (
 )
 from app.models.apps import App, IngestKey, RegistryState
 from app.models.events import Event, EventCount
+from app.models.jobs import BackgroundJob, EventRevalidation
 from app.models.rollups import DailyRollup, ErrorGroup, ErrorGroupHour, HourlyRollup
 from app.models.schemas import EventSchema
 from app.models.users import AccountToken, Membership, OneTimeCode, User
@@ -17,6 +18,7 @@ __all__ = [
     "AccountToken",
     "App",
     "AppBackgroundSettings",
+    "BackgroundJob",
     "DailyRollup",
     "DigestSent",
     "ErrorGroup",
@@ -26,6 +28,7 @@ __all__ = [
     "WebhookDelivery",
     "Event",
     "EventCount",
+    "EventRevalidation",
     "EventSchema",
     "IngestKey",
     "Membership",

@@ -29,3 +29,11 @@ def try_lock_for_transaction(job: str, scope: str = "") -> bool:
             text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": lock_key(job, scope)}
         )
     )
+
+
+def lock_for_transaction(job: str, scope: str = "") -> None:
+    """Wait for the job's lock and hold it until the session's transaction ends."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(job, scope)}
+        )

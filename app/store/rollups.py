@@ -80,18 +80,25 @@ def roll_up(app_id: uuid.UUID, hours: float = 24, now: datetime | None = None) -
         if not try_lock_for_transaction("rollup", str(app_id)):
             db.session.rollback()
             return {"app_id": str(app_id), "skipped": "another run holds this app's lock"}
-        counts = _hourly_counts(app_id, start, end)
-        _replace_hours(app_id, start, end, counts)
-        _replace_days(app_id, floor_day(start), floor_day(end - HOUR) + DAY)
-        before = _group_keys_in(app_id, start, end)
-        group_hours = _error_group_hours(app_id, start, end)
-        _replace_group_hours(app_id, start, end, group_hours)
-        groups = _refresh_groups(app_id, before | {key for _hour, key in group_hours})
+        counts, group_hours, groups = recompute_hours(app_id, start, end)
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
     return _summary(app_id, start, end, counts, group_hours, groups)
+
+
+def recompute_hours(app_id: uuid.UUID, start: datetime, end: datetime) -> tuple[dict, dict, dict]:
+    """Replace the rollups of the whole hours in [start, end) in the caller's transaction
+    (which holds the app's "rollup" lock); return the counts, group hours and groups."""
+    counts = _hourly_counts(app_id, start, end)
+    _replace_hours(app_id, start, end, counts)
+    _replace_days(app_id, floor_day(start), floor_day(end - HOUR) + DAY)
+    before = _group_keys_in(app_id, start, end)
+    group_hours = _error_group_hours(app_id, start, end)
+    _replace_group_hours(app_id, start, end, group_hours)
+    groups = _refresh_groups(app_id, before | {key for _hour, key in group_hours})
+    return counts, group_hours, groups
 
 
 def _hourly_counts(app_id: uuid.UUID, start: datetime, end: datetime) -> dict[tuple, int]:

@@ -1,4 +1,5 @@
-"""Hourly maintenance: retention app by app, and webhook deliveries that were never queued."""
+"""Hourly maintenance: retention app by app, webhook deliveries that were never queued,
+expired export files."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import WebhookDelivery
-from app.store import retention
+from app.store import exports, retention
 from app.worker.alerting import queue_webhook
 
 log = logging.getLogger(__name__)
@@ -42,4 +43,8 @@ def maintain(batch_rows: int) -> dict:
     db.session.rollback()
     for delivery_id in stale:
         queue_webhook(delivery_id)
-    return {"deleted": deleted, "requeued_deliveries": len(stale)}
+    return {
+        "deleted": deleted,
+        "requeued_deliveries": len(stale),
+        "expired_exports": exports.remove_expired_exports(),
+    }

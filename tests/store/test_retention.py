@@ -8,29 +8,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Event, EventCount
 from app.store import retention
 from app.store.events import store_events
-from tests.background import store_at
+from tests.background import counters_equal_rows, store_at
 from tests.support import make_record
 
 NOW = datetime(2026, 11, 22, 12, 0, 30, tzinfo=UTC)
-
-
-def _counters_equal_rows(app_id: str) -> bool:
-    mismatches = db.session.scalar(
-        text(
-            "SELECT count(*) FROM (SELECT date_trunc('minute', received_at, 'UTC') AS minute, "
-            "event_name, status, count(*) AS n FROM events WHERE app_id = :app GROUP BY 1, 2, 3) e "
-            "FULL JOIN (SELECT * FROM event_counts WHERE app_id = :app) c "
-            "USING (minute, event_name, status) WHERE e.n IS DISTINCT FROM c.count"
-        ),
-        {"app": app_id},
-    )
-    return mismatches == 0
 
 
 def _fill(app_id: str) -> tuple[int, int]:
@@ -58,7 +45,7 @@ def test_retention_deletes_exactly_the_expired_events_in_batches(app, make_track
             select(func.min(Event.received_at)).where(Event.app_id == uuid.UUID(target["id"]))
         )
         assert oldest >= NOW - timedelta(days=30, seconds=30)
-        assert _counters_equal_rows(target["id"])
+        assert counters_equal_rows(target["id"])
         assert retention.delete_expired(uuid.UUID(target["id"]), batch_rows=7, now=NOW) == 0
 
 
@@ -91,7 +78,7 @@ def test_concurrent_runs_and_storage_during_retention(app, make_tracked_app):
             select(func.count()).where(Event.app_id == uuid.UUID(target["id"]))
         )
         assert remaining == kept + 100
-        assert _counters_equal_rows(target["id"])
+        assert counters_equal_rows(target["id"])
         counted = db.session.scalar(
             select(func.sum(EventCount.count)).where(EventCount.app_id == uuid.UUID(target["id"]))
         )
@@ -121,4 +108,4 @@ def test_a_shorter_retention_deletes_more(app, make_tracked_app):
         retention.set_retention(uuid.UUID(target["id"]), 10)
         deleted = retention.delete_expired(uuid.UUID(target["id"]), 1000, now=NOW)
         assert deleted > old
-        assert _counters_equal_rows(target["id"])
+        assert counters_equal_rows(target["id"])
