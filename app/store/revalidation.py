@@ -1,24 +1,25 @@
 """Re-validate an app's stored events of one name in a time range against a chosen schema
-version, in chunks: each chunk updates the events, keeps their previous verdict, moves
-the per-minute counters and recomputes the rollups of its hours in one transaction, so a
+version, in chunks: each chunk updates the events, keeps their previous verdict, and moves
+the per-minute counters and rollups by the difference in one transaction, so a
 cancelled or failed run leaves every event fully old or fully new and counters equal rows.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, tuple_, update
+import orjson
+from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.ingest.validation import compile_validator, validate
-from app.models import BackgroundJob, Event, EventCount, EventRevalidation, EventSchema
+from app.models import BackgroundJob, Event, EventRevalidation, EventSchema
 from app.store import jobs
 from app.store.locks import lock_for_transaction
-from app.store.rollups import HOUR, as_utc, floor_hour, floor_minute, recompute_hours
+from app.store.rollup_deltas import VerdictChanges
+from app.store.rollups import as_utc
 
 
 def start_revalidation(
@@ -133,11 +134,13 @@ def _next_chunk(app_id, event_name, since, until, after, chunk_rows) -> list:
 def _apply(app_id, event_name, rows, version: int, validator, max_errors: int, job_id) -> int:
     """Update the changed events, their previous verdicts, counters and rollups."""
     now = datetime.now(UTC)
-    updates, previous, moves = [], [], Counter()
+    updates, previous = [], []
+    changes = VerdictChanges(app_id, event_name)
     for row in rows:
         errors = validate(validator, row.payload, max_errors)
         status = "invalid" if errors else "valid"
-        if (status, errors, version) == (row.status, row.errors, row.schema_version):
+        old = (row.status, row.errors, row.schema_version)
+        if (status, errors, version) == old:
             continue
         updates.append(
             {"id": row.id, "status": status, "errors": errors, "schema_version": version}
@@ -153,70 +156,79 @@ def _apply(app_id, event_name, rows, version: int, validator, max_errors: int, j
                 "job_id": job_id,
             }
         )
-        minute = floor_minute(row.received_at)
-        moves[(minute, row.status)] -= 1
-        moves[(minute, status)] += 1
+        changes.change(row.id, row.received_at, old, (status, errors, version))
     if not updates:
         return 0
-    db.session.execute(update(Event), updates)
-    _keep_previous(previous)
-    _move_counters(app_id, event_name, moves)
-    first = floor_hour(min(as_utc(row.received_at) for row in rows))
-    last = floor_hour(max(as_utc(row.received_at) for row in rows))
-    recompute_hours(app_id, first, last + HOUR)
+    if db.session.get_bind().dialect.name == "postgresql":
+        _write_verdicts_postgresql(updates, previous)
+    else:
+        db.session.execute(update(Event), updates)
+        _keep_previous(previous)
+    changes.apply()
     return len(updates)
 
 
-def _keep_previous(rows: list[dict]) -> None:
-    insert = (
-        postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
-    statement = insert(EventRevalidation.__table__).values(rows)
-    excluded = statement.excluded
+# One statement each for a chunk's events and previous verdicts (psycopg2's executemany
+# sends one row per round trip: ~2 s per 1,000 events against ~0.1 s for these).
+_UPDATE_EVENTS = """
+UPDATE events SET status = v.status, errors = v.errors, schema_version = v.version
+FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:errors AS jsonb[]),
+            CAST(:versions AS int[])) AS v(id, status, errors, version)
+WHERE events.id = v.id
+"""
+_KEEP_PREVIOUS = """
+INSERT INTO event_revalidations (event_id, app_id, revalidated_at, previous_status,
+                                 previous_errors, previous_schema_version, job_id)
+SELECT v.id, CAST(:app AS uuid), :now, v.status, v.errors, v.version, CAST(:job AS uuid)
+FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:errors AS jsonb[]),
+            CAST(:versions AS int[])) AS v(id, status, errors, version)
+ON CONFLICT (event_id) DO UPDATE SET revalidated_at = excluded.revalidated_at,
+    previous_status = excluded.previous_status, previous_errors = excluded.previous_errors,
+    previous_schema_version = excluded.previous_schema_version, job_id = excluded.job_id
+"""
+
+
+def _write_verdicts_postgresql(updates: list[dict], previous: list[dict]) -> None:
     db.session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["event_id"],
-            set_={
-                "revalidated_at": excluded.revalidated_at,
-                "previous_status": excluded.previous_status,
-                "previous_errors": excluded.previous_errors,
-                "previous_schema_version": excluded.previous_schema_version,
-                "job_id": excluded.job_id,
-            },
-        )
+        text(_UPDATE_EVENTS),
+        {
+            "ids": [str(u["id"]) for u in updates],
+            "statuses": [u["status"] for u in updates],
+            "errors": [orjson.dumps(u["errors"]).decode() for u in updates],
+            "versions": [u["schema_version"] for u in updates],
+        },
+    )
+    first = previous[0]
+    db.session.execute(
+        text(_KEEP_PREVIOUS),
+        {
+            "app": str(first["app_id"]),
+            "now": first["revalidated_at"],
+            "job": str(first["job_id"]),
+            "ids": [str(p["event_id"]) for p in previous],
+            "statuses": [p["previous_status"] for p in previous],
+            "errors": [orjson.dumps(p["previous_errors"]).decode() for p in previous],
+            "versions": [p["previous_schema_version"] for p in previous],
+        },
     )
 
 
-def _move_counters(app_id: uuid.UUID, event_name: str, moves: Counter) -> None:
-    """Apply +/- per (minute, status) to the counters, in the storage path's lock order."""
-    insert = (
-        postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+def _keep_previous(rows: list[dict]) -> None:
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(EventRevalidation.__table__)
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["event_id"],
+        set_={
+            "revalidated_at": excluded.revalidated_at,
+            "previous_status": excluded.previous_status,
+            "previous_errors": excluded.previous_errors,
+            "previous_schema_version": excluded.previous_schema_version,
+            "job_id": excluded.job_id,
+        },
     )
-    table = EventCount.__table__
-    touched = []
-    for (minute, status), delta in sorted(moves.items()):
-        if not delta:
-            continue
-        touched.append((minute, status))
-        statement = insert(table).values(
-            app_id=app_id, minute=minute, event_name=event_name, status=status, count=delta
-        )
-        db.session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["app_id", "minute", "event_name", "status"],
-                set_={"count": table.c.count + statement.excluded["count"]},
-            )
-        )
-    for minute, status in touched:
-        db.session.execute(
-            delete(EventCount).where(
-                EventCount.app_id == app_id,
-                EventCount.minute == minute,
-                EventCount.event_name == event_name,
-                EventCount.status == status,
-                EventCount.count <= 0,
-            )
-        )
+    db.session.execute(statement, rows)  # one compiled statement, batched parameters
 
 
 def previous_verdict(event_id: uuid.UUID) -> dict | None:

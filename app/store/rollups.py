@@ -97,7 +97,7 @@ def recompute_hours(app_id: uuid.UUID, start: datetime, end: datetime) -> tuple[
     before = _group_keys_in(app_id, start, end)
     group_hours = _error_group_hours(app_id, start, end)
     _replace_group_hours(app_id, start, end, group_hours)
-    groups = _refresh_groups(app_id, before | {key for _hour, key in group_hours})
+    groups = refresh_groups(app_id, before | {key for _hour, key in group_hours})
     return counts, group_hours, groups
 
 
@@ -252,8 +252,9 @@ def _replace_group_hours(
     _insert(table, rows)
 
 
-def _refresh_groups(app_id: uuid.UUID, keys: set[GroupKey]) -> dict[GroupKey, dict]:
-    """Recompute the touched groups' totals over all their hours; return them by key."""
+def refresh_groups(app_id: uuid.UUID, keys: set[GroupKey]) -> dict[GroupKey, dict]:
+    """Recompute the given groups' totals over all their hours (in the caller's
+    transaction); return them by key."""
     if not keys:
         return {}
     totals: dict[GroupKey, dict] = {}
@@ -329,7 +330,7 @@ def _upsert_groups(rows: list[dict]) -> None:
     if not rows:
         return
     table = ErrorGroup.__table__
-    insert = _dialect_insert()
+    insert = dialect_insert()
     for chunk in _chunks(rows, 500):
         statement = insert(table).values(chunk)
         excluded = statement.excluded
@@ -481,7 +482,7 @@ def _insert(table, rows: list[dict]) -> None:
         db.session.execute(table.insert(), chunk)
 
 
-def _dialect_insert():
+def dialect_insert():
     """The INSERT construct with ON CONFLICT of the session's database."""
     return (
         postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
