@@ -111,9 +111,10 @@ def default_worker(app):
     pool.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def batch_worker(app):
-    """A real `batch_processing` pool (1 process, as in production) for the whole session."""
+    """A real `batch_processing` pool (1 process, as in production) for one test module:
+    other modules rely on nothing consuming that queue."""
     pool = WorkerPool("batch_processing", concurrency=1)
     pool.start()
     yield pool
