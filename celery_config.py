@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
+from celery.schedules import crontab
 from kombu import Exchange, Queue
 
 # --- Queue topology ---------------------------------------------------------------
@@ -38,10 +39,27 @@ STORE_BATCH_TASK = "process_event_batch"
 SEND_EMAIL_TASK = "send_email_async"
 SUMMARIZE_APP_TASK = "batch_process_events"
 SUMMARIZE_ALL_TASK = "aggregate_all_apps"
+# Background work (rollups, alerts, digests, retention): app/worker/aggregation_tasks.py.
+ROLLUP_RECENT_TASK = "rollup_recent_apps"
+DIGEST_TASK = "send_daily_digests"
+MAINTENANCE_TASK = "maintain_storage"
+REVALIDATE_TASK = "revalidate_events"
+EXPORT_TASK = "export_events"
+# Webhook POSTs wait on other people's servers: they go to the emails pool, whose
+# processes already wait on SMTP, never to the single batch_processing process.
+WEBHOOK_TASK = "deliver_webhook"
 
 STORAGE_TASKS = (STORE_EVENT_TASK, STORE_BATCH_TASK)
-EMAIL_TASKS = (SEND_EMAIL_TASK,)
-AGGREGATION_TASKS = (SUMMARIZE_APP_TASK, SUMMARIZE_ALL_TASK)
+EMAIL_TASKS = (SEND_EMAIL_TASK, WEBHOOK_TASK)
+AGGREGATION_TASKS = (
+    SUMMARIZE_APP_TASK,
+    SUMMARIZE_ALL_TASK,
+    ROLLUP_RECENT_TASK,
+    DIGEST_TASK,
+    MAINTENANCE_TASK,
+    REVALIDATE_TASK,
+    EXPORT_TASK,
+)
 
 task_queues = tuple(
     Queue(name, Exchange(name, type="direct"), routing_key=name)
@@ -193,11 +211,60 @@ worker_max_tasks_per_child = int(os.environ.get("WORKER_MAX_TASKS_PER_CHILD", 10
 worker_send_task_events = False
 worker_hijack_root_logger = False
 
+# Background work: every periodic task is idempotent and takes a PostgreSQL advisory
+# lock, so two beats (or a slow run overlapping the next) give the result of one. A run
+# that fails is logged with the app id and done again at the next tick; ticks that wait
+# longer than their period are dropped (`expires`) rather than piling up.
+AGGREGATION_SOFT_TIME_LIMIT = 10 * 60
+AGGREGATION_TIME_LIMIT = 12 * 60
+task_annotations.update(
+    {
+        name: {"soft_time_limit": AGGREGATION_SOFT_TIME_LIMIT, "time_limit": AGGREGATION_TIME_LIMIT}
+        for name in AGGREGATION_TASKS
+    }
+)
+task_annotations[WEBHOOK_TASK] = {"soft_time_limit": 60, "time_limit": 90}
+# Re-validation and export walk millions of events in chunks: hours, not minutes.
+JOB_SOFT_TIME_LIMIT = 4 * 3600
+for _name in (REVALIDATE_TASK, EXPORT_TASK):
+    task_annotations[_name] = {
+        "soft_time_limit": JOB_SOFT_TIME_LIMIT,
+        "time_limit": JOB_SOFT_TIME_LIMIT + 600,
+    }
+# Hour of the day (UTC) the digest of yesterday is sent.
+DIGEST_HOUR_UTC = int(os.environ.get("DIGEST_HOUR_UTC", 7))
+
 beat_schedule_filename = str(_instance / "celerybeat-schedule")
 beat_schedule = {
+    # Apps with events in the last few minutes: this hour and the last, within a minute.
+    "rollup-recent-apps-every-minute": {
+        "task": ROLLUP_RECENT_TASK,
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    # Every app with traffic in a day: the last 24 hours again (late events).
     "aggregate-all-apps-hourly": {
         "task": SUMMARIZE_ALL_TASK,
         "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
+    # Yesterday as a whole, once it is over.
+    "aggregate-all-apps-daily": {
+        "task": SUMMARIZE_ALL_TASK,
+        "schedule": crontab(minute=5, hour=0),
+        "kwargs": {"hours": 48},
+        "options": {"expires": 3000},
+    },
+    "send-daily-digests": {
+        "task": DIGEST_TASK,
+        "schedule": crontab(minute=15, hour=DIGEST_HOUR_UTC),
+        "options": {"expires": 3000},
+    },
+    # Retention and expired files, hourly.
+    "maintain-storage-hourly": {
+        "task": MAINTENANCE_TASK,
+        "schedule": crontab(minute=30),
+        "options": {"expires": 3000},
     },
 }
 

@@ -96,6 +96,7 @@ class Config:
         self.MAIL_RETRY_BACKOFF = _env_float("MAIL_RETRY_BACKOFF", 2.0)
         self.JSON_SORT_KEYS = False
         self._accounts()
+        self._background_work()
 
     def _accounts(self) -> None:
         """Settings of developer accounts: links, sessions, cookies and auth rate limits."""
@@ -120,6 +121,18 @@ class Config:
         self.OTP_REQUEST_LIMIT = os.environ.get("OTP_REQUEST_LIMIT", "3 per 15 minutes")
         self.MAIL_REQUEST_LIMIT = os.environ.get("MAIL_REQUEST_LIMIT", "3 per 15 minutes")
         self.LOGIN_FAILURE_LIMIT = os.environ.get("LOGIN_FAILURE_LIMIT", "5 per 15 minutes")
+
+    def _background_work(self) -> None:
+        """Settings of alerts, webhooks, digests and retention (the batch_processing pool)."""
+        # Loopback, private and link-local webhook targets are refused unless this is set.
+        self.WEBHOOK_ALLOW_PRIVATE = _env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+        self.WEBHOOK_TIMEOUT_SECONDS = _env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
+        self.WEBHOOK_MAX_ATTEMPTS = _env_int("WEBHOOK_MAX_ATTEMPTS", 5)
+        self.WEBHOOK_RETRY_BACKOFF = _env_float("WEBHOOK_RETRY_BACKOFF", 10.0)
+        self.RETENTION_DELETE_BATCH = _env_int("RETENTION_DELETE_BATCH", 5000)
+        # Shared by the web processes and the batch_processing workers.
+        self.EXPORT_DIR = os.environ.get("EXPORT_DIR") or str(Path(self.INSTANCE_PATH) / "exports")
+        self.JOB_CHUNK_ROWS = _env_int("JOB_CHUNK_ROWS", 1000)
         self.LOGIN_FAILURE_LIMIT_IP = os.environ.get("LOGIN_FAILURE_LIMIT_IP", "50 per 15 minutes")
 
 

@@ -33,6 +33,10 @@ os.environ.update(
     STORAGE_RETRY_BACKOFF="0.2",
     REGISTRY_REFRESH_SECONDS="0",
     LOG_LEVEL="WARNING",
+    # Background work: webhook receivers in tests listen on loopback; retries come quickly.
+    WEBHOOK_ALLOW_PRIVATE="1",
+    WEBHOOK_RETRY_BACKOFF="0.3",
+    JOB_CHUNK_ROWS="200",
 )
 
 from tests.accounts import PASSWORD, SmtpSink, Web  # noqa: E402
@@ -102,6 +106,16 @@ def make_tracked_app(app):
 def default_worker(app):
     """A real `default` pool (2 processes) consuming the test broker for the whole session."""
     pool = WorkerPool("default", concurrency=2)
+    pool.start()
+    yield pool
+    pool.stop()
+
+
+@pytest.fixture(scope="module")
+def batch_worker(app):
+    """A real `batch_processing` pool (1 process, as in production) for one test module:
+    other modules rely on nothing consuming that queue."""
+    pool = WorkerPool("batch_processing", concurrency=1)
     pool.start()
     yield pool
     pool.stop()

@@ -1,8 +1,10 @@
-"""`flask apps create|add-member|rotate-key|list|set-rate-limit`."""
+"""`flask apps …`: create, add-member, rotate-key, list, set-rate-limit, set-webhook,
+set-retention, alerts."""
 
 from __future__ import annotations
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
@@ -10,7 +12,8 @@ from app.auth.accounts import find_user
 from app.cli import emit, fail, find_app, json_option
 from app.extensions import db
 from app.models import App
-from app.store import catalog, memberships
+from app.store import alerts, catalog, memberships, retention, webhooks
+from app.store.memberships import role_of
 
 
 @click.group()
@@ -110,3 +113,77 @@ def list_apps(as_json: bool) -> None:
         for a in db.session.scalars(select(App).order_by(App.name))
     ]
     emit({"apps": rows}, as_json, "\n".join(f"{r['id']}  {r['name']}" for r in rows) or "No apps.")
+
+
+@apps.command("set-webhook")
+@click.argument("app_ref", metavar="APP")
+@click.argument("url")
+@json_option
+@with_appcontext
+def set_webhook(app_ref: str, url: str, as_json: bool) -> None:
+    """Send APP's first-seen violation alerts to URL ('none' removes it); print the signing
+    secret (shown only once)."""
+    app = find_app(app_ref, as_json)
+    if url == "none":
+        webhooks.remove_webhook(app.id)
+        emit({"id": str(app.id), "webhook_url": None}, as_json, f"{app.name}: webhook removed")
+        return
+    try:
+        secret = webhooks.set_webhook(app.id, url, current_app.config["WEBHOOK_ALLOW_PRIVATE"])
+    except webhooks.UnsafeWebhookTarget as exc:
+        fail(str(exc), as_json)
+    emit(
+        {"id": str(app.id), "webhook_url": url, "signing_secret": secret},
+        as_json,
+        f"{app.name}: webhook {url}\n  signing secret: {secret}\n"
+        "Keep the secret now: it is not shown again (setting the URL again makes a new one).",
+    )
+
+
+@apps.command("set-retention")
+@click.argument("app_ref", metavar="APP")
+@click.argument("days", type=int)
+@json_option
+@with_appcontext
+def set_retention(app_ref: str, days: int, as_json: bool) -> None:
+    """Keep APP's events DAYS days (1 to 3650; the default is 30)."""
+    app = find_app(app_ref, as_json)
+    try:
+        retention.set_retention(app.id, days)
+    except ValueError as exc:
+        fail(str(exc), as_json)
+    emit(
+        {"id": str(app.id), "retention_days": days}, as_json, f"{app.name}: events kept {days} days"
+    )
+
+
+@apps.command("alerts")
+@click.argument("app_ref", metavar="APP")
+@click.argument("email")
+@click.option("--on/--off", "enabled", required=True, help="Turn the mails on or off.")
+@click.option(
+    "--kind",
+    type=click.Choice(["alerts", "digest", "all"]),
+    default="all",
+    show_default=True,
+    help="First-seen violation alerts, the daily digest, or both.",
+)
+@json_option
+@with_appcontext
+def set_alerts(app_ref: str, email: str, enabled: bool, kind: str, as_json: bool) -> None:
+    """Turn a member's violation alert and digest mails of APP on or off."""
+    app = find_app(app_ref, as_json)
+    user = find_user(email)
+    if user is None or role_of(user.id, app.id) is None:
+        fail(
+            f"{email!r} is not a member of {app.name}; add them with `flask apps add-member`",
+            as_json,
+        )
+    kinds = alerts.KINDS if kind == "all" else (kind,)
+    for each in kinds:
+        alerts.set_choice(app.id, user.id, each, enabled)
+    emit(
+        {"id": str(app.id), "email": user.email, **alerts.choice_of(app.id, user.id)},
+        as_json,
+        f"{user.email} on {app.name}: {', '.join(kinds)} {'on' if enabled else 'off'}",
+    )

@@ -4,4 +4,13 @@ from flask import Blueprint
 
 bp = Blueprint("dashboard", __name__)
 
-from app.dashboard import live, plan_pages, security, settings, system, views  # noqa: E402,F401
+from app.dashboard import (  # noqa: E402,F401
+    background,
+    jobs,
+    live,
+    plan_pages,
+    security,
+    settings,
+    system,
+    views,
+)

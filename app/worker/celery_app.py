@@ -68,6 +68,6 @@ def worker_celery(app: Flask) -> Celery:
         with app.app_context():
             db.engine.dispose(close=False)
 
-    from app.worker import tasks  # noqa: F401  (registers the tasks)
+    from app.worker import aggregation_tasks, job_tasks, tasks, webhook_tasks  # noqa: F401  (registers the tasks)
 
     return celery_app

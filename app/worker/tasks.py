@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 import orjson
 from celery import Task, shared_task
 from celery.exceptions import Reject
 from flask import current_app
-from sqlalchemy import select
 
-from app.extensions import db
-from app.models import App
 from app.store.events import store_events
-from app.store.summaries import summarize
 from app.worker import dead_letter
 from app.worker.mail import MAIL_MAX_RETRIES, build_message, deliver, is_transient
 from celery_config import (
@@ -23,8 +18,6 @@ from celery_config import (
     STORAGE_RETRY_BACKOFF,
     STORE_BATCH_TASK,
     STORE_EVENT_TASK,
-    SUMMARIZE_ALL_TASK,
-    SUMMARIZE_APP_TASK,
 )
 
 log = logging.getLogger(__name__)
@@ -110,18 +103,3 @@ def send_email_async(
         log.warning("mail to %s failed (%s); retry in %.1fs", email, exc, countdown)
         raise self.retry(exc=exc, countdown=countdown) from exc
     return {"sent": True, "to": email, "via": where}
-
-
-@shared_task(name=SUMMARIZE_APP_TASK)
-def batch_process_events(app_id: str, hours: float = 24) -> dict:
-    """Summarize an app's stored events over the last `hours`."""
-    return summarize(uuid.UUID(app_id), hours)
-
-
-@shared_task(name=SUMMARIZE_ALL_TASK)
-def aggregate_all_apps(hours: float = 24) -> int:
-    """Queue a summary for every app (run hourly by beat)."""
-    app_ids = list(db.session.scalars(select(App.id)))
-    for app_id in app_ids:
-        batch_process_events.delay(str(app_id), hours)
-    return len(app_ids)

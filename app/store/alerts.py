@@ -1,0 +1,110 @@
+"""Who gets first-seen violation alerts and digests, and which groups are still to alert.
+
+A group is alerted at most once: `claim_new_groups` sets its `alerted_at` in the UPDATE
+that selects it, so two runs at once cannot both claim it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from app.extensions import db
+from app.models import ErrorGroup, Membership, NotificationChoice, User
+from app.store.webhooks import add_delivery
+
+# Only groups first seen this recently are alerted: a first rollup over months of
+# history (a backfill) must not mail every old group at once.
+ALERT_LOOKBACK = timedelta(hours=1)
+KINDS = ("alerts", "digest")
+FIRST_SEEN_EVENT = "violation.first_seen"
+
+
+def set_choice(app_id: uuid.UUID, user_id: int, kind: str, enabled: bool) -> None:
+    """Turn a member's alerts or digest of an app on or off."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}")
+    choice = db.session.get(NotificationChoice, (user_id, app_id))
+    if choice is None:
+        choice = NotificationChoice(user_id=user_id, app_id=app_id, alerts=False, digest=False)
+        db.session.add(choice)
+    setattr(choice, kind, enabled)
+    db.session.commit()
+
+
+def choice_of(app_id: uuid.UUID, user_id: int) -> dict[str, bool]:
+    """{"alerts": bool, "digest": bool} for a member (both off until they opt in)."""
+    choice = db.session.get(NotificationChoice, (user_id, app_id))
+    return {kind: bool(choice and getattr(choice, kind)) for kind in KINDS}
+
+
+def recipients(app_id: uuid.UUID, kind: str) -> list[str]:
+    """Emails of the app's current members who opted in to `kind`."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}")
+    query = (
+        select(User.email)
+        .join(Membership, Membership.user_id == User.id)
+        .join(
+            NotificationChoice,
+            (NotificationChoice.user_id == User.id) & (NotificationChoice.app_id == app_id),
+        )
+        .where(Membership.app_id == app_id, getattr(NotificationChoice, kind).is_(True))
+        .order_by(User.email)
+    )
+    return list(db.session.scalars(query))
+
+
+def claim_new_groups(
+    app_id: uuid.UUID, now: datetime | None = None
+) -> tuple[list[dict], list[int]]:
+    """Mark the app's not yet alerted, recently first seen groups as alerted, and record a
+    webhook delivery for each; commit. Return the groups and the delivery ids."""
+    now = now or datetime.now(UTC)
+    table = ErrorGroup.__table__
+    try:
+        rows = db.session.execute(
+            update(table)
+            .where(
+                table.c.app_id == app_id,
+                table.c.alerted_at.is_(None),
+                table.c.first_seen >= now - ALERT_LOOKBACK,
+            )
+            .values(alerted_at=now)
+            .returning(
+                table.c.id,
+                table.c.event_name,
+                table.c.schema_version,
+                table.c.path,
+                table.c.keyword,
+                table.c.count,
+                table.c.first_seen,
+                table.c.example_event_id,
+            )
+        ).all()
+        groups = sorted((_group_dict(row) for row in rows), key=lambda g: g["id"])
+        deliveries = [
+            delivery
+            for group in groups
+            if (delivery := add_delivery(app_id, FIRST_SEEN_EVENT, {"group": group}, group["id"]))
+        ]
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return groups, deliveries
+
+
+def _group_dict(row) -> dict:
+    return {
+        "id": row.id,
+        "event_name": row.event_name,
+        "schema_version": row.schema_version or None,
+        "path": row.path,
+        "keyword": row.keyword,
+        "count": row.count,
+        "first_seen": row.first_seen.isoformat(),
+        "example_event_id": str(row.example_event_id),
+    }
