@@ -93,6 +93,8 @@ class Config:
         )
         self.MAIL_RETRY_BACKOFF = _env_float("MAIL_RETRY_BACKOFF", 2.0)
         self.JSON_SORT_KEYS = False
+        # /metrics: Bearer token; unset means loopback clients only (app/ops/metrics.py).
+        self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
         self._accounts()
 
     def _accounts(self) -> None:

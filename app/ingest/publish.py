@@ -9,6 +9,7 @@ no worker code.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 import orjson
@@ -17,6 +18,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.ingest.kombu_publish import Send
+from app.ops import metrics
 from app.store.events import store_events
 from celery_config import STORE_BATCH_TASK, STORE_EVENT_TASK
 
@@ -44,7 +46,10 @@ def publish_or_store(send: Send, records: list[dict], single: bool) -> str | Non
         else (STORE_BATCH_TASK, (pack_records(records),))
     )
     try:
+        started = time.perf_counter()
         send(task_name, args, task_id, f"<{len(records)} record(s)>")
+        metrics.count_published(time.perf_counter() - started, len(records))
+        metrics.count_accepted(records)
         return task_id
     except BROKER_ERRORS:
         log.warning("broker unavailable; storing %d event(s) synchronously", len(records))
@@ -56,6 +61,8 @@ def publish_or_store(send: Send, records: list[dict], single: bool) -> str | Non
         log.error("broker and database both unavailable; refusing %d event(s)", len(records))
         raise StorageUnavailable("events could not be kept") from exc
     DegradedCounter.count += len(records)
+    metrics.count_degraded(len(records))
+    metrics.count_accepted(records)
     return None
 
 

@@ -52,6 +52,6 @@ def worker_celery(app: Flask) -> Celery:
         with app.app_context():
             db.engine.dispose(close=False)
 
-    from app.worker import tasks  # noqa: F401  (registers the tasks)
+    from app.worker import metrics, tasks  # noqa: F401  (task signals; registers the tasks)
 
     return celery_app
