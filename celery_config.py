@@ -168,6 +168,16 @@ task_annotations = {
 
 worker_max_tasks_per_child = int(os.environ.get("WORKER_MAX_TASKS_PER_CHILD", 10000))
 worker_send_task_events = False
+# Pools started with task events (`-E`), which Flower's task views need. Not the storage
+# pool by default: start_flower.sh keeps Flower from turning events on there (see README,
+# "Flower"), and storage messages stored in groups send no task events anyway.
+TASK_EVENT_POOLS = tuple(
+    pool
+    for pool in os.environ.get("WORKER_TASK_EVENTS", f"{EMAIL_QUEUE},{AGGREGATION_QUEUE}").split(
+        ","
+    )
+    if pool.strip()
+)
 worker_hijack_root_logger = False
 
 beat_schedule_filename = str(_instance / "celerybeat-schedule")
@@ -209,6 +219,7 @@ def worker_arguments(
         env.get("CELERY_LOGLEVEL", "INFO"),
         "--without-mingle",
         "--without-gossip",
+        *(["--task-events"] if pool in TASK_EVENT_POOLS else []),
     ]
 
 

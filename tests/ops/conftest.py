@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import PROJECT_ROOT, PrivateRedis, free_port, wait_for
+from tests.support import PROJECT_ROOT, PrivateRedis, WorkerPool, free_port, wait_for
 
 
 @pytest.fixture
@@ -87,3 +88,27 @@ def scrape(url: str, headers: dict | None = None) -> dict:
     answer = requests.get(url, headers=headers or {}, timeout=10)
     assert answer.status_code == 200, answer.text
     return samples(answer.text)
+
+
+class ScriptPool(WorkerPool):
+    """A pool started the documented way: `start_celery_worker.sh POOL` (exec'd)."""
+
+    def __init__(self, pool: str, env: dict | None = None) -> None:
+        super().__init__(pool, concurrency=1, env=env)
+        suffix = f"ops-{uuid.uuid4().hex[:8]}"
+        self.env.setdefault("WORKER_NODE_SUFFIX", suffix)
+        self.hostname = f"{pool}@{self.env['WORKER_NODE_SUFFIX']}"
+        self.env["PYTHON"] = sys.executable
+
+    def start(self, wait: bool = True) -> ScriptPool:
+        self.proc = subprocess.Popen(
+            ["bash", str(PROJECT_ROOT / "start_celery_worker.sh"), self.queue],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=self.log_fd,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if wait:
+            wait_for(self.ready, timeout=60)
+        return self
