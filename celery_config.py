@@ -23,6 +23,9 @@ from kombu import Exchange, Queue
 STORAGE_QUEUE = "default"
 EMAIL_QUEUE = "emails"
 AGGREGATION_QUEUE = "batch_processing"
+# Account mails (one-time codes, resets, confirmations) on a queue and pool of their own,
+# so they never wait behind bulk mail (README, "Email"); bulk mail stays on EMAIL_QUEUE.
+EMAIL_PRIORITY_QUEUE = "emails_priority"
 DEAD_LETTER_QUEUE = "dead_letter"  # no pool consumes it; `flask events replay-failed` does
 
 # pool name -> (queue, default concurrency, env var that overrides it)
@@ -30,6 +33,7 @@ WORKER_POOLS = {
     STORAGE_QUEUE: (STORAGE_QUEUE, 8, "WORKER_DEFAULT_CONCURRENCY"),
     EMAIL_QUEUE: (EMAIL_QUEUE, 2, "WORKER_EMAILS_CONCURRENCY"),
     AGGREGATION_QUEUE: (AGGREGATION_QUEUE, 1, "WORKER_BATCH_CONCURRENCY"),
+    EMAIL_PRIORITY_QUEUE: (EMAIL_PRIORITY_QUEUE, 1, "WORKER_EMAILS_PRIORITY_CONCURRENCY"),
 }
 
 # Task names (users and queued messages know them; never rename one).
@@ -45,7 +49,7 @@ AGGREGATION_TASKS = (SUMMARIZE_APP_TASK, SUMMARIZE_ALL_TASK)
 
 task_queues = tuple(
     Queue(name, Exchange(name, type="direct"), routing_key=name)
-    for name in (STORAGE_QUEUE, EMAIL_QUEUE, AGGREGATION_QUEUE)
+    for name in (STORAGE_QUEUE, EMAIL_QUEUE, AGGREGATION_QUEUE, EMAIL_PRIORITY_QUEUE)
 )
 task_default_queue = STORAGE_QUEUE
 task_routes = {
@@ -173,9 +177,9 @@ worker_send_task_events = False
 # "Flower"), and storage messages stored in groups send no task events anyway.
 TASK_EVENT_POOLS = tuple(
     pool
-    for pool in os.environ.get("WORKER_TASK_EVENTS", f"{EMAIL_QUEUE},{AGGREGATION_QUEUE}").split(
-        ","
-    )
+    for pool in os.environ.get(
+        "WORKER_TASK_EVENTS", f"{EMAIL_QUEUE},{AGGREGATION_QUEUE},{EMAIL_PRIORITY_QUEUE}"
+    ).split(",")
     if pool.strip()
 )
 worker_hijack_root_logger = False

@@ -22,6 +22,7 @@ from tests.support import (
     TEST_DATABASE_URL,
     TEST_REDIS_URL,
     WorkerPool,
+    wait_for,
 )
 
 os.environ.update(
@@ -117,19 +118,17 @@ def smtp_sink():
 
 @pytest.fixture(scope="session")
 def emails_worker(app, smtp_sink):
-    """A real `emails` pool delivering to the SMTP sink, retrying after 1 s, 2 s, 4 s."""
-    pool = WorkerPool(
-        "emails",
-        concurrency=2,
-        env={
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": str(smtp_sink.port),
-            "MAIL_RETRY_BACKOFF": "1",
-        },
-    )
-    pool.start()
+    """Real `emails` and `emails_priority` pools delivering to the SMTP sink, retrying after
+    1 s, 2 s, 4 s (account mails travel on `emails_priority`, bulk mail on `emails`)."""
+    env = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp_sink.port), "MAIL_RETRY_BACKOFF": "1"}
+    pool = WorkerPool("emails", concurrency=2, env=env)
+    priority_pool = WorkerPool("emails_priority", concurrency=1, env=env)
+    pool.start(wait=False)
+    priority_pool.start()
+    wait_for(pool.ready, timeout=60)
     yield pool
     pool.stop()
+    priority_pool.stop()
 
 
 @pytest.fixture

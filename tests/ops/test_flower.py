@@ -1,4 +1,4 @@
-"""Flower, started with start_flower.sh: basic auth from the environment, the three pools
+"""Flower, started with start_flower.sh: basic auth from the environment, the four pools
 and their queues listed through the project's Redis transport, and no task events from
 the storage pool while the emails pool sends them."""
 
@@ -23,7 +23,7 @@ from tests.ops.conftest import ScriptPool
 from tests.support import PROJECT_ROOT, app_with, free_port, wait_for
 
 AUTH = ("ops", "flower-secret-1")
-POOLS = ("default", "emails", "batch_processing")
+POOLS = ("default", "emails", "batch_processing", "emails_priority")
 
 
 @contextlib.contextmanager
@@ -108,7 +108,7 @@ def test_flower_refuses_to_start_without_basic_auth():
     assert "FLOWER_BASIC_AUTH" in result.stderr
 
 
-def test_flower_lists_the_three_pools_and_storage_sends_no_task_events(
+def test_flower_lists_every_pool_and_storage_sends_no_task_events(
     app, make_tracked_app, private_redis, smtp_sink
 ):
     results_url = private_redis.url.replace("/0", "/1")
@@ -178,7 +178,7 @@ def test_flower_lists_the_three_pools_and_storage_sends_no_task_events(
         for pool in pools:
             pool.stop()
         tap.close()
-    default, emails, batch = (pool.hostname for pool in pools)
-    assert tap.task_events_from(emails), tap.seen
-    assert tap.task_events_from(batch), tap.seen
-    assert tap.task_events_from(default) == [], "the storage pool sent task events"
+    hostnames = {pool.queue: pool.hostname for pool in pools}
+    assert tap.task_events_from(hostnames["emails"]), tap.seen
+    assert tap.task_events_from(hostnames["batch_processing"]), tap.seen
+    assert tap.task_events_from(hostnames["default"]) == [], "the storage pool sent task events"

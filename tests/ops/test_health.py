@@ -19,7 +19,7 @@ def test_health_ok_lists_the_running_default_worker(client, default_worker):
     assert body["status"] == "ok"
     assert body["database"]["ok"] is True
     assert body["broker"]["ok"] is True
-    assert set(body["workers"]) == {"default", "emails", "batch_processing"}
+    assert set(body["workers"]) == {"default", "emails", "batch_processing", "emails_priority"}
     assert isinstance(body["workers"]["emails"], list)
     assert isinstance(body["workers"]["batch_processing"], list)
     assert default_worker.hostname not in body["workers"]["emails"]
@@ -48,4 +48,4 @@ def test_health_reports_queue_depths_and_parked_counts_from_the_broker(app, clie
     assert after["set_aside"]["emails"] == before["set_aside"]["emails"] + 1
     assert after["unacked"] == before["unacked"] + 1
     assert after["oldest_unacked_seconds"] >= 29
-    assert set(after["depths"]) == {"default", "emails", "batch_processing"}
+    assert set(after["depths"]) == {"default", "emails", "batch_processing", "emails_priority"}
