@@ -199,22 +199,46 @@ def pool_concurrency(pool: str, env: Mapping[str, str] = os.environ) -> int:
     return int(env.get(env_var) or default)
 
 
+def autoscale_bounds(pool: str, env: Mapping[str, str] = os.environ) -> tuple[int, int]:
+    """(min, max) processes of an autoscaled pool: WORKER_<POOL>_AUTOSCALE="min,max", else
+    1 to the pool's concurrency. Raise ValueError with the reason for a malformed value."""
+    _queue, _default, concurrency_var = WORKER_POOLS[pool]
+    variable = concurrency_var.replace("_CONCURRENCY", "_AUTOSCALE")
+    raw = env.get(variable)
+    if not raw:
+        return 1, pool_concurrency(pool, env)
+    try:
+        low, high = (int(part) for part in raw.split(","))
+    except ValueError:
+        raise ValueError(f'{variable}={raw!r}: expected "min,max", e.g. "2,8"') from None
+    if not 0 <= low <= high or high == 0:
+        raise ValueError(f"{variable}={raw!r}: need 0 <= min <= max and max >= 1")
+    return low, high
+
+
 def worker_arguments(
-    pool: str, celery_app: str = "run.celery_app", env: Mapping[str, str] = os.environ
+    pool: str,
+    celery_app: str = "run.celery_app",
+    env: Mapping[str, str] = os.environ,
+    autoscale: bool = False,
 ) -> list[str]:
     """The `celery` arguments that start a pool: one definition for start_celery_worker.sh
     and the standalone launcher. Workers skip mingle (a 1 s wait at every start to sync
     revoked task ids, which this project never uses) and gossip (every worker following
     every other's heartbeats)."""
     queue = WORKER_POOLS[pool][0]
+    if autoscale:  # Celery's option takes max first
+        low, high = autoscale_bounds(pool, env)
+        size = ["--autoscale", f"{high},{low}"]
+    else:
+        size = ["-c", str(pool_concurrency(pool, env))]
     return [
         "-A",
         celery_app,
         "worker",
         "-Q",
         queue,
-        "-c",
-        str(pool_concurrency(pool, env)),
+        *size,
         "-n",
         f"{pool}@{env.get('WORKER_NODE_SUFFIX', '%h')}",
         "--max-tasks-per-child",
@@ -227,13 +251,24 @@ def worker_arguments(
     ]
 
 
-if __name__ == "__main__":
-    if sys.argv[1:] == ["pools"]:
+def _main(argv: list[str]) -> None:
+    if argv == ["pools"]:
         for pool, (queue, _default, _env) in WORKER_POOLS.items():
             print(pool, queue, pool_concurrency(pool))
-    elif len(sys.argv) == 3 and sys.argv[1] == "worker-args" and sys.argv[2] in WORKER_POOLS:
-        print(
-            "\n".join(worker_arguments(sys.argv[2], os.environ.get("CELERY_APP", "run.celery_app")))
-        )
-    else:
-        sys.exit("usage: python celery_config.py pools | worker-args POOL")
+        return
+    if len(argv) in (2, 3) and argv[0] == "worker-args" and argv[1] in WORKER_POOLS:
+        if argv[2:] not in ([], ["--autoscale"]):
+            sys.exit(f"unknown option {argv[2]!r}")
+        try:
+            arguments = worker_arguments(
+                argv[1], os.environ.get("CELERY_APP", "run.celery_app"), autoscale=len(argv) == 3
+            )
+        except ValueError as exc:
+            sys.exit(str(exc))
+        print("\n".join(arguments))
+        return
+    sys.exit("usage: python celery_config.py pools | worker-args POOL [--autoscale]")
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

@@ -93,8 +93,9 @@ def scrape(url: str, headers: dict | None = None) -> dict:
 class ScriptPool(WorkerPool):
     """A pool started the documented way: `start_celery_worker.sh POOL` (exec'd)."""
 
-    def __init__(self, pool: str, env: dict | None = None) -> None:
+    def __init__(self, pool: str, env: dict | None = None, options: tuple[str, ...] = ()) -> None:
         super().__init__(pool, concurrency=1, env=env)
+        self.options = options
         suffix = f"ops-{uuid.uuid4().hex[:8]}"
         self.env.setdefault("WORKER_NODE_SUFFIX", suffix)
         self.hostname = f"{pool}@{self.env['WORKER_NODE_SUFFIX']}"
@@ -102,7 +103,7 @@ class ScriptPool(WorkerPool):
 
     def start(self, wait: bool = True) -> ScriptPool:
         self.proc = subprocess.Popen(
-            ["bash", str(PROJECT_ROOT / "start_celery_worker.sh"), self.queue],
+            ["bash", str(PROJECT_ROOT / "start_celery_worker.sh"), *self.options, self.queue],
             cwd=PROJECT_ROOT,
             env=self.env,
             stdout=self.log_fd,
