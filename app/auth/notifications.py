@@ -38,9 +38,9 @@ def _queue_mail(queue: str, to: str, template: str, subject: str, context: dict)
     text_body = render_template(f"emails/{template}.txt", **context)
     try:
         # This app's own Celery, not the process-wide current one (several apps may exist).
-        celery_client.app.send_task(
+        celery_client.submit(
             SEND_EMAIL_TASK,
-            args=(to, subject, html_body, text_body),
+            (to, subject, html_body, text_body),
             queue=queue,
             # What workers log and monitors (Flower) show: never the bodies, which hold codes.
             argsrepr=repr((to, subject)),
