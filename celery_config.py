@@ -59,6 +59,17 @@ task_routes = {
 }
 
 
+# --- Profile ------------------------------------------------------------------------
+# LVD_PROFILE=metered: for a hosted Redis that bills per command (README, "Metered Redis").
+# Idle workers then send almost no commands: no heartbeat events, gossip, mingle or
+# remote control, receives that block for METERED_RECEIVE_WAIT seconds instead of one,
+# unacknowledged messages swept every half hour, and no results nobody reads.
+# The receive wait is also how long a warm shutdown may wait: kombu's Channel.close reads
+# the pending blocking receive's reply before closing. 20 s keeps a shutdown under 30 s.
+METERED = os.environ.get("LVD_PROFILE", "standard") == "metered"
+METERED_RECEIVE_WAIT = int(os.environ.get("METERED_RECEIVE_WAIT", 20))
+
+
 # --- Broker and results -------------------------------------------------------------
 def instance_path() -> Path:
     """The folder that holds standalone state (the same rule as app.config's)."""
@@ -77,9 +88,9 @@ result_backend = os.environ.get("CELERY_RESULT_BACKEND") or (
 
 # A message unacknowledged this long is handed to another worker. Storage is idempotent,
 # so a redelivered slow task is harmless; a worker killed mid-task loses nothing.
-VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 60))
+VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 3600 if METERED else 60))
 # How often the Redis transport sweeps for such messages (kombu's default is ~100 s).
-RESTORE_INTERVAL = int(os.environ.get("CELERY_RESTORE_INTERVAL", 10))
+RESTORE_INTERVAL = int(os.environ.get("CELERY_RESTORE_INTERVAL", 1800 if METERED else 10))
 
 
 def worker_transport_for(url: str) -> str | None:
@@ -99,6 +110,9 @@ def _transport_options(url: str) -> dict:
             "unacked_restore_interval": RESTORE_INTERVAL,
             "unacked_restore_throttle": 1,
             "socket_connect_timeout": 2,
+            # Metered: a receive blocks this long when nothing comes (kombu's BRPOP
+            # timeout, default 1 s); a message that arrives ends the wait at once.
+            **({"polling_interval": METERED_RECEIVE_WAIT} if METERED else {}),
         }
     if scheme == "filesystem":
         folder = _instance / "broker"
@@ -169,6 +183,11 @@ task_annotations = {
     name: {"soft_time_limit": STORAGE_SOFT_TIME_LIMIT, "time_limit": STORAGE_TIME_LIMIT}
     for name in STORAGE_TASKS
 }
+if METERED:  # nobody reads the results of mail and aggregation tasks
+    task_annotations.update(
+        {name: {"ignore_result": True} for name in (*EMAIL_TASKS, *AGGREGATION_TASKS)}
+    )
+    worker_enable_remote_control = False  # no pidbox subscription, no inspect/Flower
 
 worker_max_tasks_per_child = int(os.environ.get("WORKER_MAX_TASKS_PER_CHILD", 10000))
 worker_send_task_events = False
@@ -178,7 +197,8 @@ worker_send_task_events = False
 TASK_EVENT_POOLS = tuple(
     pool
     for pool in os.environ.get(
-        "WORKER_TASK_EVENTS", f"{EMAIL_QUEUE},{AGGREGATION_QUEUE},{EMAIL_PRIORITY_QUEUE}"
+        "WORKER_TASK_EVENTS",
+        "" if METERED else f"{EMAIL_QUEUE},{AGGREGATION_QUEUE},{EMAIL_PRIORITY_QUEUE}",
     ).split(",")
     if pool.strip()
 )
@@ -248,6 +268,7 @@ def worker_arguments(
         "--without-mingle",
         "--without-gossip",
         *(["--task-events"] if pool in TASK_EVENT_POOLS else []),
+        *(["--without-heartbeat"] if METERED else []),  # worker-heartbeat events every 2 s
     ]
 
 
