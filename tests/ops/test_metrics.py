@@ -3,6 +3,8 @@ workers' counters served by their main process, and who may scrape /metrics."""
 
 from __future__ import annotations
 
+import json
+import re
 import tempfile
 import time
 
@@ -13,7 +15,14 @@ from prometheus_client import REGISTRY
 from app.ops.metrics import FLUSH_SECONDS, tallies
 from celery_config import SEND_EMAIL_TASK
 from tests.ops.conftest import gunicorn, scrape, value
-from tests.support import USER_LOGIN_SCHEMA, WorkerPool, app_with, free_port, wait_for
+from tests.support import (
+    PROJECT_ROOT,
+    USER_LOGIN_SCHEMA,
+    WorkerPool,
+    app_with,
+    free_port,
+    wait_for,
+)
 
 SINGLE_ROUTE = "/api/logs/<app_id>"
 BATCH_ROUTE = "/api/logs/<app_id>/batch"
@@ -183,3 +192,27 @@ def test_worker_counters_are_served_by_each_pool(app, make_tracked_app, private_
     finally:
         storage.stop()
         mail.stop()
+
+
+def test_every_figure_of_the_grafana_dashboard_is_exposed():
+    import app.worker.metrics  # noqa: F401  (registers the workers' metrics here too)
+
+    dashboard = json.loads((PROJECT_ROOT / "docs" / "grafana-operations.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\blvd_\w+", target["expr"])
+    }
+    queried = {re.sub(r"_(total|bucket|sum|count)$", "", name) for name in queried}
+    exposed = {family.name for family in REGISTRY.collect()}
+    exposed |= {  # read from the broker at scrape time
+        "lvd_broker_up",
+        "lvd_queue_depth",
+        "lvd_queue_unacked",
+        "lvd_queue_oldest_unacked_seconds",
+        "lvd_dead_letter_batches",
+        "lvd_set_aside_messages",
+    }
+    assert len(dashboard["panels"]) >= 12
+    assert queried - exposed == set()
