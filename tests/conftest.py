@@ -22,7 +22,7 @@ from tests.support import (
     TEST_DATABASE_URL,
     TEST_REDIS_URL,
     WorkerPool,
-    wait_for,
+    WorkerPools,
 )
 
 os.environ.update(
@@ -121,14 +121,12 @@ def emails_worker(app, smtp_sink):
     """Real `emails` and `emails_priority` pools delivering to the SMTP sink, retrying after
     1 s, 2 s, 4 s (account mails travel on `emails_priority`, bulk mail on `emails`)."""
     env = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp_sink.port), "MAIL_RETRY_BACKOFF": "1"}
-    pool = WorkerPool("emails", concurrency=2, env=env)
-    priority_pool = WorkerPool("emails_priority", concurrency=1, env=env)
-    pool.start(wait=False)
-    priority_pool.start()
-    wait_for(pool.ready, timeout=60)
-    yield pool
-    pool.stop()
-    priority_pool.stop()
+    pools = WorkerPools(
+        WorkerPool("emails", concurrency=2, env=env),
+        WorkerPool("emails_priority", concurrency=1, env=env),
+    ).start()
+    yield pools
+    pools.stop()
 
 
 @pytest.fixture

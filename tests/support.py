@@ -316,3 +316,24 @@ def make_record(app_id: str, **fields) -> dict:
     }
     record.update(fields)
     return record
+
+
+class WorkerPools:
+    """Several `WorkerPool`s started and stopped together; `output()` joins their logs."""
+
+    def __init__(self, *pools: WorkerPool) -> None:
+        self.pools = pools
+
+    def start(self) -> WorkerPools:
+        for pool in self.pools:
+            pool.start(wait=False)
+        for pool in self.pools:
+            wait_for(pool.ready, timeout=60)
+        return self
+
+    def output(self) -> str:
+        return "\n".join(pool.output() for pool in self.pools)
+
+    def stop(self) -> None:
+        for pool in self.pools:
+            pool.stop()
