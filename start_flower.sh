@@ -6,7 +6,7 @@
 # It refuses to start without FLOWER_BASIC_AUTH (user:password, comma-separated for
 # several). Flower's own periodic "enable events" broadcast is off (FLOWER_ENABLE_EVENTS
 # defaults to false), so the storage pool keeps task events off; the pools named in
-# WORKER_TASK_EVENTS (default: emails, batch_processing) send them from their start.
+# WORKER_TASK_EVENTS (default: emails, batch_processing, emails_priority) send them.
 # Flower's /metrics and /healthcheck answer WITHOUT auth: never expose this port to the
 # internet. FLOWER_PORT (5555) and FLOWER_ADDRESS (127.0.0.1) set where it listens.
 set -euo pipefail
