@@ -24,6 +24,9 @@ from kombu import Exchange, Queue
 STORAGE_QUEUE = "default"
 EMAIL_QUEUE = "emails"
 AGGREGATION_QUEUE = "batch_processing"
+# Account mails (one-time codes, resets, confirmations) on a queue and pool of their own,
+# so they never wait behind bulk mail (README, "Email"); bulk mail stays on EMAIL_QUEUE.
+EMAIL_PRIORITY_QUEUE = "emails_priority"
 DEAD_LETTER_QUEUE = "dead_letter"  # no pool consumes it; `flask events replay-failed` does
 
 # pool name -> (queue, default concurrency, env var that overrides it)
@@ -31,6 +34,7 @@ WORKER_POOLS = {
     STORAGE_QUEUE: (STORAGE_QUEUE, 8, "WORKER_DEFAULT_CONCURRENCY"),
     EMAIL_QUEUE: (EMAIL_QUEUE, 2, "WORKER_EMAILS_CONCURRENCY"),
     AGGREGATION_QUEUE: (AGGREGATION_QUEUE, 1, "WORKER_BATCH_CONCURRENCY"),
+    EMAIL_PRIORITY_QUEUE: (EMAIL_PRIORITY_QUEUE, 1, "WORKER_EMAILS_PRIORITY_CONCURRENCY"),
 }
 
 # Task names (users and queued messages know them; never rename one).
@@ -63,7 +67,7 @@ AGGREGATION_TASKS = (
 
 task_queues = tuple(
     Queue(name, Exchange(name, type="direct"), routing_key=name)
-    for name in (STORAGE_QUEUE, EMAIL_QUEUE, AGGREGATION_QUEUE)
+    for name in (STORAGE_QUEUE, EMAIL_QUEUE, AGGREGATION_QUEUE, EMAIL_PRIORITY_QUEUE)
 )
 task_default_queue = STORAGE_QUEUE
 task_routes = {
@@ -71,6 +75,17 @@ task_routes = {
     **{name: {"queue": EMAIL_QUEUE} for name in EMAIL_TASKS},
     **{name: {"queue": AGGREGATION_QUEUE} for name in AGGREGATION_TASKS},
 }
+
+
+# --- Profile ------------------------------------------------------------------------
+# LVD_PROFILE=metered: for a hosted Redis that bills per command (README, "Metered Redis").
+# Idle workers then send almost no commands: no heartbeat events, gossip, mingle or
+# remote control, receives that block for METERED_RECEIVE_WAIT seconds instead of one,
+# unacknowledged messages swept every half hour, and no results nobody reads.
+# The receive wait is also how long a warm shutdown may wait: kombu's Channel.close reads
+# the pending blocking receive's reply before closing. 20 s keeps a shutdown under 30 s.
+METERED = os.environ.get("LVD_PROFILE", "standard") == "metered"
+METERED_RECEIVE_WAIT = int(os.environ.get("METERED_RECEIVE_WAIT", 20))
 
 
 # --- Broker and results -------------------------------------------------------------
@@ -91,9 +106,9 @@ result_backend = os.environ.get("CELERY_RESULT_BACKEND") or (
 
 # A message unacknowledged this long is handed to another worker. Storage is idempotent,
 # so a redelivered slow task is harmless; a worker killed mid-task loses nothing.
-VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 60))
+VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 3600 if METERED else 60))
 # How often the Redis transport sweeps for such messages (kombu's default is ~100 s).
-RESTORE_INTERVAL = int(os.environ.get("CELERY_RESTORE_INTERVAL", 10))
+RESTORE_INTERVAL = int(os.environ.get("CELERY_RESTORE_INTERVAL", 1800 if METERED else 10))
 # Longest a sweep holds the restore mutex (kombu: 300 s). Requeueing is a WATCH
 # transaction per message, so two sweeps overlapping after it expires are harmless.
 UNACKED_MUTEX_SECONDS = int(os.environ.get("CELERY_UNACKED_MUTEX_SECONDS", 20))
@@ -119,6 +134,9 @@ def _transport_options(url: str) -> dict:
             # 300 s expiry no sweep would run for 5 minutes after such a crash.
             "unacked_mutex_expire": UNACKED_MUTEX_SECONDS,
             "socket_connect_timeout": 2,
+            # Metered: a receive blocks this long when nothing comes (kombu's BRPOP
+            # timeout, default 1 s); a message that arrives ends the wait at once.
+            **({"polling_interval": METERED_RECEIVE_WAIT} if METERED else {}),
         }
     if scheme == "filesystem":
         folder = _instance / "broker"
@@ -206,9 +224,25 @@ task_annotations = {
     }
     for name in STORAGE_TASKS
 }
+if METERED:  # nobody reads the results of mail and aggregation tasks
+    task_annotations.update(
+        {name: {"ignore_result": True} for name in (*EMAIL_TASKS, *AGGREGATION_TASKS)}
+    )
+    worker_enable_remote_control = False  # no pidbox subscription, no inspect/Flower
 
 worker_max_tasks_per_child = int(os.environ.get("WORKER_MAX_TASKS_PER_CHILD", 10000))
 worker_send_task_events = False
+# Pools started with task events (`-E`), which Flower's task views need. Not the storage
+# pool by default: start_flower.sh keeps Flower from turning events on there (see README,
+# "Flower"), and storage messages stored in groups send no task events anyway.
+TASK_EVENT_POOLS = tuple(
+    pool
+    for pool in os.environ.get(
+        "WORKER_TASK_EVENTS",
+        "" if METERED else f"{EMAIL_QUEUE},{AGGREGATION_QUEUE},{EMAIL_PRIORITY_QUEUE}",
+    ).split(",")
+    if pool.strip()
+)
 worker_hijack_root_logger = False
 
 # Background work: every periodic task is idempotent and takes a PostgreSQL advisory
@@ -275,22 +309,46 @@ def pool_concurrency(pool: str, env: Mapping[str, str] = os.environ) -> int:
     return int(env.get(env_var) or default)
 
 
+def autoscale_bounds(pool: str, env: Mapping[str, str] = os.environ) -> tuple[int, int]:
+    """(min, max) processes of an autoscaled pool: WORKER_<POOL>_AUTOSCALE="min,max", else
+    1 to the pool's concurrency. Raise ValueError with the reason for a malformed value."""
+    _queue, _default, concurrency_var = WORKER_POOLS[pool]
+    variable = concurrency_var.replace("_CONCURRENCY", "_AUTOSCALE")
+    raw = env.get(variable)
+    if not raw:
+        return 1, pool_concurrency(pool, env)
+    try:
+        low, high = (int(part) for part in raw.split(","))
+    except ValueError:
+        raise ValueError(f'{variable}={raw!r}: expected "min,max", e.g. "2,8"') from None
+    if not 0 <= low <= high or high == 0:
+        raise ValueError(f"{variable}={raw!r}: need 0 <= min <= max and max >= 1")
+    return low, high
+
+
 def worker_arguments(
-    pool: str, celery_app: str = "run.celery_app", env: Mapping[str, str] = os.environ
+    pool: str,
+    celery_app: str = "run.celery_app",
+    env: Mapping[str, str] = os.environ,
+    autoscale: bool = False,
 ) -> list[str]:
     """The `celery` arguments that start a pool: one definition for start_celery_worker.sh
     and the standalone launcher. Workers skip mingle (a 1 s wait at every start to sync
     revoked task ids, which this project never uses) and gossip (every worker following
     every other's heartbeats)."""
     queue = WORKER_POOLS[pool][0]
+    if autoscale:  # Celery's option takes max first
+        low, high = autoscale_bounds(pool, env)
+        size = ["--autoscale", f"{high},{low}"]
+    else:
+        size = ["-c", str(pool_concurrency(pool, env))]
     return [
         "-A",
         celery_app,
         "worker",
         "-Q",
         queue,
-        "-c",
-        str(pool_concurrency(pool, env)),
+        *size,
         "-n",
         f"{pool}@{env.get('WORKER_NODE_SUFFIX', '%h')}",
         "--max-tasks-per-child",
@@ -299,16 +357,29 @@ def worker_arguments(
         env.get("CELERY_LOGLEVEL", "INFO"),
         "--without-mingle",
         "--without-gossip",
+        *(["--task-events"] if pool in TASK_EVENT_POOLS else []),
+        *(["--without-heartbeat"] if METERED else []),  # worker-heartbeat events every 2 s
     ]
 
 
-if __name__ == "__main__":
-    if sys.argv[1:] == ["pools"]:
+def _main(argv: list[str]) -> None:
+    if argv == ["pools"]:
         for pool, (queue, _default, _env) in WORKER_POOLS.items():
             print(pool, queue, pool_concurrency(pool))
-    elif len(sys.argv) == 3 and sys.argv[1] == "worker-args" and sys.argv[2] in WORKER_POOLS:
-        print(
-            "\n".join(worker_arguments(sys.argv[2], os.environ.get("CELERY_APP", "run.celery_app")))
-        )
-    else:
-        sys.exit("usage: python celery_config.py pools | worker-args POOL")
+        return
+    if len(argv) in (2, 3) and argv[0] == "worker-args" and argv[1] in WORKER_POOLS:
+        if argv[2:] not in ([], ["--autoscale"]):
+            sys.exit(f"unknown option {argv[2]!r}")
+        try:
+            arguments = worker_arguments(
+                argv[1], os.environ.get("CELERY_APP", "run.celery_app"), autoscale=len(argv) == 3
+            )
+        except ValueError as exc:
+            sys.exit(str(exc))
+        print("\n".join(arguments))
+        return
+    sys.exit("usage: python celery_config.py pools | worker-args POOL [--autoscale]")
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

@@ -5,7 +5,9 @@ Command-line flags and GUNICORN_CMD_ARGS override these; WEB_CONCURRENCY sets wo
 
 import ctypes
 import ctypes.util
+import glob
 import os
+import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
@@ -40,8 +42,16 @@ def _limit_malloc_arenas(arenas: int) -> None:
 _limit_malloc_arenas(int(os.environ.get("MALLOC_ARENA_MAX", 2)))
 
 
+# Prometheus counters of every worker process go to memory-mapped files in one folder, so
+# that /metrics (app/ops/metrics.py) can sum them whichever worker answers. Set before the
+# workers import prometheus_client; stale files of an earlier run are removed at start.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="lvd-gunicorn-metrics-")
+
+
 def on_starting(server) -> None:
-    """Check that the broker keeps accepted events (app/ops/durability.py) before serving."""
+    """Check that the broker keeps accepted events (app/ops/durability.py), and clear the
+    metrics files of an earlier run, before serving."""
     from app.ops.durability import UndurableBroker, check_broker_at_start
     from celery_config import broker_url
 
@@ -49,3 +59,13 @@ def on_starting(server) -> None:
         check_broker_at_start(broker_url, "web")
     except UndurableBroker as refused:
         raise SystemExit(str(refused)) from None
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(folder, exist_ok=True)
+    for stale in glob.glob(os.path.join(folder, "*.db")):
+        os.remove(stale)
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,4 +1,5 @@
-"""Entry points: `gunicorn run:app`, `celery -A run.celery_app …`, `python run.py` (standalone)."""
+"""Entry points: `gunicorn run:app`, `celery -A run.celery_app …`, `python run.py` (standalone),
+`celery -A run.monitor_celery flower` (start_flower.sh)."""
 
 from app import create_app
 
@@ -12,6 +13,10 @@ def __getattr__(name: str):
         from app.worker.celery_app import worker_celery
 
         return worker_celery(app)
+    if name == "monitor_celery":
+        # Flower: the web tier's Celery, on kombu's own Redis transport, which Flower's
+        # broker view knows (it refuses the workers' transport by name); no worker code.
+        return app.extensions["celery"]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

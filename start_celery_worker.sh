@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Start the specialized Celery worker pools.
 #
-#   ./start_celery_worker.sh                 all three pools, as children of this script
+#   ./start_celery_worker.sh                 every pool, as children of this script
 #   ./start_celery_worker.sh default         one pool, exec'd (what a container or systemd runs)
+#   ./start_celery_worker.sh --autoscale [POOL]
+#                                            the same, each pool between min and max processes:
+#                                            WORKER_DEFAULT_AUTOSCALE="2,8" (min,max) etc.;
+#                                            unset: 1 to the pool's concurrency
+#
+# With WORKER_METRICS_PORT set, each pool serves its Prometheus counters on that port plus
+# its index in celery_config.WORKER_POOLS (app/worker/metrics.py); its processes share a
+# folder of their own, $WORKER_METRICS_DIR/<pool> (default under $TMPDIR), emptied at start.
 #
 # Pool names, queues and default sizes come from celery_config.py (`python celery_config.py
 # pools`); override sizes with WORKER_DEFAULT_CONCURRENCY, WORKER_EMAILS_CONCURRENCY,
@@ -20,10 +28,26 @@ while read -r pool queue _concurrency; do
   QUEUE[$pool]=$queue
 done < <("$PYTHON" celery_config.py pools)
 
+AUTOSCALE=()
+if [ "${1:-}" = "--autoscale" ]; then
+  AUTOSCALE=(--autoscale)
+  shift
+fi
+
 worker_command() {
-  local pool=$1
-  mapfile -t ARGS < <("$PYTHON" celery_config.py worker-args "$pool")
+  local pool=$1 output
+  output=$("$PYTHON" celery_config.py worker-args "$pool" "${AUTOSCALE[@]}") || exit 2
+  mapfile -t ARGS <<<"$output"
   COMMAND=("$PYTHON" -m celery "${ARGS[@]}")
+}
+
+# metrics_folder POOL: give the pool an empty folder for its processes' counters.
+metrics_folder() {
+  [ -n "${WORKER_METRICS_PORT:-}" ] || return 0
+  local folder="${WORKER_METRICS_DIR:-${TMPDIR:-/tmp}/lvd-worker-metrics}/$1"
+  mkdir -p "$folder"
+  rm -f "$folder"/*.db
+  export PROMETHEUS_MULTIPROC_DIR="$folder"
 }
 
 if [ $# -ge 1 ] && [ "$1" != "all" ]; then
@@ -33,6 +57,7 @@ if [ $# -ge 1 ] && [ "$1" != "all" ]; then
     exit 2
   fi
   worker_command "$pool"
+  metrics_folder "$pool"
   exec "${COMMAND[@]}"
 fi
 
@@ -46,7 +71,7 @@ shutdown() {
 trap shutdown TERM INT
 for pool in "${!QUEUE[@]}"; do
   worker_command "$pool"
-  "${COMMAND[@]}" &
+  ( metrics_folder "$pool" && exec "${COMMAND[@]}" ) &
   pids+=($!)
 done
 # If any pool exits on its own, stop the others so a supervisor restarts the set.

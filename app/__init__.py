@@ -20,6 +20,7 @@ from app.extensions import (
     group_publisher,
     ingest_limiter,
     login_manager,
+    metrics,
     migrate,
     registry,
 )
@@ -69,6 +70,7 @@ def register_extensions(app: Flask) -> None:
     ingest_limiter.init_app(app)
     group_publisher.init_app(app)
     celery_client.init_app(app)
+    metrics.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -83,7 +83,7 @@ class Config:
         self.WORKER_STALE_SECONDS = _env_int("WORKER_STALE_SECONDS", 30)
         # Dashboard: where the system page links to Flower.
         self.FLOWER_URL = os.environ.get("FLOWER_URL", "http://127.0.0.1:5555")
-        self.HEALTH_TIMEOUT_SECONDS = _env_float("HEALTH_TIMEOUT_SECONDS", 2.0)
+        self.HEALTH_TIMEOUT_SECONDS = _env_float("HEALTH_TIMEOUT_SECONDS", 0.8)
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
         self.MAIL_PORT = _env_int("MAIL_PORT", 25)
         self.MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
@@ -95,6 +95,10 @@ class Config:
         )
         self.MAIL_RETRY_BACKOFF = _env_float("MAIL_RETRY_BACKOFF", 2.0)
         self.JSON_SORT_KEYS = False
+        # /metrics: Bearer token; unset means loopback clients only (app/ops/metrics.py).
+        self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+        # false: storage and mail run in the request, no worker needed (app/celery_client.py).
+        self.CELERY_ENABLED = _env_bool("CELERY_ENABLED", True)
         self._accounts()
         self._background_work()
 

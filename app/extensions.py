@@ -17,6 +17,7 @@ from flask_wtf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 from app.celery_client import CeleryClient
+from app.ops.metrics import Metrics
 
 
 class Base(DeclarativeBase):
@@ -75,6 +76,7 @@ migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 celery_client = CeleryClient()
+metrics = Metrics()  # request hooks and /metrics
 registry = PerApp("registry", _registry)
 ingest_limiter = PerApp("ingest_limiter", _ingest_limiter)
 group_publisher = PerApp("group_publisher", _group_publisher)

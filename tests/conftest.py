@@ -22,6 +22,7 @@ from tests.support import (
     TEST_DATABASE_URL,
     TEST_REDIS_URL,
     WorkerPool,
+    WorkerPools,
 )
 
 os.environ.update(
@@ -131,19 +132,15 @@ def smtp_sink():
 
 @pytest.fixture(scope="session")
 def emails_worker(app, smtp_sink):
-    """A real `emails` pool delivering to the SMTP sink, retrying after 1 s, 2 s, 4 s."""
-    pool = WorkerPool(
-        "emails",
-        concurrency=2,
-        env={
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": str(smtp_sink.port),
-            "MAIL_RETRY_BACKOFF": "1",
-        },
-    )
-    pool.start()
-    yield pool
-    pool.stop()
+    """Real `emails` and `emails_priority` pools delivering to the SMTP sink, retrying after
+    1 s, 2 s, 4 s (account mails travel on `emails_priority`, bulk mail on `emails`)."""
+    env = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp_sink.port), "MAIL_RETRY_BACKOFF": "1"}
+    pools = WorkerPools(
+        WorkerPool("emails", concurrency=2, env=env),
+        WorkerPool("emails_priority", concurrency=1, env=env),
+    ).start()
+    yield pools
+    pools.stop()
 
 
 @pytest.fixture

@@ -368,6 +368,8 @@ class PrivatePostgres:
         with contextlib.suppress(subprocess.CalledProcessError):
             self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def stored_events(app, app_id: str, specs: list[dict]) -> list[str]:
     """Store events for the dashboard tests directly (time-ordered ids, received now).
 
@@ -397,3 +399,24 @@ def stored_events(app, app_id: str, specs: list[dict]) -> list[str]:
     with app.app_context():
         store_events(records)
     return [record["id"] for record in records]
+
+
+class WorkerPools:
+    """Several `WorkerPool`s started and stopped together; `output()` joins their logs."""
+
+    def __init__(self, *pools: WorkerPool) -> None:
+        self.pools = pools
+
+    def start(self) -> WorkerPools:
+        for pool in self.pools:
+            pool.start(wait=False)
+        for pool in self.pools:
+            wait_for(pool.ready, timeout=60)
+        return self
+
+    def output(self) -> str:
+        return "\n".join(pool.output() for pool in self.pools)
+
+    def stop(self) -> None:
+        for pool in self.pools:
+            pool.stop()

@@ -57,12 +57,13 @@ def test_one_pool_is_execd_and_stops_warmly_on_sigterm():
 def test_all_pools_start_and_sigterm_stops_every_one():
     proc, log = start()
     try:
-        wait_for(lambda: log.read_text().count("ready.") == 3, timeout=90)
+        pools = ("default", "emails", "batch_processing", "emails_priority")
+        wait_for(lambda: log.read_text().count("ready.") == len(pools), timeout=90)
         output = log.read_text()
-        for pool in ("default", "emails", "batch_processing"):
+        for pool in pools:
             assert f"{pool}@script-" in output
         tree = process_tree(proc.pid)
-        assert len([p for p in tree if "celery" in " ".join(p.cmdline())]) >= 6
+        assert len([p for p in tree if "celery" in " ".join(p.cmdline())]) >= 2 * len(pools)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
         wait_for(lambda: not any(p.is_running() and p.status() != "zombie" for p in tree), 15)

@@ -1,4 +1,9 @@
-"""Account emails: rendered from templates/emails/<name>.html + .txt, sent on the emails queue."""
+"""Account emails: rendered from templates/emails/<name>.html + .txt and queued by task name.
+
+Account mails (codes, resets, confirmations) go to the `emails_priority` queue, which a
+pool of its own consumes, so they never wait behind bulk mail; invitations, like other
+bulk mail, go to `emails`. Both carry the same task, `send_email_async`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import logging
 from flask import current_app, render_template
 
 from app.extensions import celery_client
-from celery_config import SEND_EMAIL_TASK
+from celery_config import EMAIL_PRIORITY_QUEUE, EMAIL_QUEUE, SEND_EMAIL_TASK
 
 log = logging.getLogger(__name__)
 
@@ -17,15 +22,26 @@ PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 
 
 
 def send(to: str, template: str, subject: str, **context) -> bool:
-    """Render a template pair and queue it for `to`; return False if it could not be queued."""
+    """Queue an account mail ahead of bulk mail; return False if it could not be queued."""
+    return _queue_mail(EMAIL_PRIORITY_QUEUE, to, template, subject, context)
+
+
+def send_bulk(to: str, template: str, subject: str, **context) -> bool:
+    """Queue a mail that may wait behind others; return False if it could not be queued."""
+    return _queue_mail(EMAIL_QUEUE, to, template, subject, context)
+
+
+def _queue_mail(queue: str, to: str, template: str, subject: str, context: dict) -> bool:
+    """Render a template pair and queue it for `to` on `queue`."""
     context = {"product": PRODUCT, "public_url": current_app.config["PUBLIC_URL"], **context}
     html_body = render_template(f"emails/{template}.html", **context)
     text_body = render_template(f"emails/{template}.txt", **context)
     try:
         # This app's own Celery, not the process-wide current one (several apps may exist).
-        celery_client.app.send_task(
+        celery_client.submit(
             SEND_EMAIL_TASK,
-            args=(to, subject, html_body, text_body),
+            (to, subject, html_body, text_body),
+            queue=queue,
             # What workers log and monitors (Flower) show: never the bodies, which hold codes.
             argsrepr=repr((to, subject)),
             kwargsrepr="{}",
@@ -84,7 +100,7 @@ def password_changed(to: str) -> bool:
 
 def invitation(to: str, app_name: str, invited_by: str, app_link: str) -> bool:
     """Tell a developer they were added to an app."""
-    return send(
+    return send_bulk(
         to,
         "invitation",
         f"{invited_by} added you to {app_name} on {PRODUCT}",

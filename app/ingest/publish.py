@@ -4,19 +4,26 @@ If the broker cannot take the records, they are stored synchronously (the degrad
 path); if that fails too, the caller answers 503. Nothing is answered 202 unless it is
 in the broker or in the database. Tasks are named, never imported: the web tier holds
 no worker code.
+
+In inline mode (CELERY_ENABLED=false) `send` is a `StoreInline`: the storage task's
+work (store, then record the task's result) runs in the request, and the answer is the
+same as when a worker does it, except that the task has already succeeded.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 import orjson
+from celery import Celery, states
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.ingest.kombu_publish import Send
+from app.ops import metrics
 from app.store.events import store_events
 from celery_config import STORE_BATCH_TASK, STORE_EVENT_TASK
 
@@ -44,7 +51,10 @@ def publish_or_store(send: Send, records: list[dict], single: bool) -> str | Non
         else (STORE_BATCH_TASK, (pack_records(records),))
     )
     try:
+        started = time.perf_counter()
         send(task_name, args, task_id, f"<{len(records)} record(s)>")
+        metrics.count_published(time.perf_counter() - started, len(records))
+        metrics.count_accepted(records)
         return task_id
     except BROKER_ERRORS:
         log.warning("broker unavailable; storing %d event(s) synchronously", len(records))
@@ -56,6 +66,8 @@ def publish_or_store(send: Send, records: list[dict], single: bool) -> str | Non
         log.error("broker and database both unavailable; refusing %d event(s)", len(records))
         raise StorageUnavailable("events could not be kept") from exc
     DegradedCounter.count += len(records)
+    metrics.count_degraded(len(records))
+    metrics.count_accepted(records)
     return None
 
 
@@ -67,3 +79,19 @@ def pack_records(records: list[dict]) -> str:
     instead of walking every event's payload (`worker.tasks.unpack_records` reverses it).
     """
     return orjson.dumps(records).decode()
+
+
+class StoreInline:
+    """Inline mode's `send`: store the records in the request and record the task's result."""
+
+    def __init__(self, celery_app: Celery) -> None:
+        self.celery_app = celery_app
+
+    def __call__(self, task_name: str, args: tuple, task_id: str, _argsrepr: str) -> None:
+        records = [args[0]] if task_name == STORE_EVENT_TASK else orjson.loads(args[0])
+        stored = store_events(records)  # a failure takes the degraded path, then 503
+        result = {"received": len(records), "stored": stored, "duplicates": len(records) - stored}
+        try:
+            self.celery_app.backend.store_result(task_id, result, states.SUCCESS)
+        except Exception as exc:  # the events are stored; only GET /api/tasks misses them
+            log.warning("inline mode: result of %s not recorded: %r", task_id, exc)

@@ -3,6 +3,7 @@ bounded in time."""
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,9 @@ def health() -> Response:
         "database": _checks.submit(_in_context, app, _database_and_workers),
         "broker": _checks.submit(_broker, app, timeout),
     }
-    results = {name: _outcome(future, timeout) for name, future in futures.items()}
+    # One deadline for all checks, so the answer never waits longer than `timeout`.
+    deadline = time.monotonic() + timeout
+    results = {name: _outcome(future, deadline, timeout) for name, future in futures.items()}
     database = results["database"]
     workers = database.pop("workers", {}) if database.get("ok") else {}
     healthy = database["ok"] and results["broker"]["ok"]
@@ -47,9 +50,9 @@ def health() -> Response:
     return response
 
 
-def _outcome(future, timeout: float) -> dict:
+def _outcome(future, deadline: float, timeout: float) -> dict:
     try:
-        return future.result(timeout=timeout + 0.5)
+        return future.result(timeout=max(0.0, deadline - time.monotonic()))
     except FutureTimeout:
         return {"ok": False, "error": f"no answer within {timeout}s"}
     except Exception as exc:

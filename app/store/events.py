@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import orjson
+from blinker import signal
 from psycopg2.errors import UniqueViolation
 from sqlalchemy.dialects import sqlite
 
@@ -71,6 +72,10 @@ DO UPDATE SET count = event_counts.count + excluded.count
 """
 
 
+# Sent with the number of events each committed write inserted (worker/metrics.py counts them).
+events_written = signal("lvd-events-written")
+
+
 class AlreadyStored(Exception):
     """A record of the batch was stored before; nothing of the batch was written."""
 
@@ -87,6 +92,7 @@ def store_all_new(records: list[dict]) -> None:
             raise RuntimeError(f"unsupported database dialect {dialect!r}")
     except UniqueViolation as exc:
         raise AlreadyStored(str(exc)) from exc
+    events_written.send(len(records))
 
 
 def store_events(records: list[dict]) -> int:
@@ -95,6 +101,12 @@ def store_events(records: list[dict]) -> int:
     Idempotent: a record's server id, and a client `eventId` within an app, are unique,
     so a redelivered message or a client retry inserts nothing and counts nothing.
     """
+    stored = _store_new_ones(records)
+    events_written.send(stored)
+    return stored
+
+
+def _store_new_ones(records: list[dict]) -> int:
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
         try:

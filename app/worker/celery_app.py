@@ -68,6 +68,7 @@ def worker_celery(app: Flask) -> Celery:
         with app.app_context():
             db.engine.dispose(close=False)
 
-    from app.worker import aggregation_tasks, job_tasks, tasks, webhook_tasks  # noqa: F401  (registers the tasks)
+    # Registers the tasks; metrics connects the task signals.
+    from app.worker import aggregation_tasks, job_tasks, metrics, tasks, webhook_tasks  # noqa: F401
 
     return celery_app

@@ -11,10 +11,24 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Event
-from tests.support import USER_LOGIN_SCHEMA, wait_for
+from tests.support import USER_LOGIN_SCHEMA, app_with, wait_for
 
 QUEUED = "Event queued for processing"
 SINGLE_FIELDS = {"event_id", "event_name", "status", "errors", "task_id", "message"}
+
+
+@pytest.fixture(scope="module")
+def inline_app(app):
+    """The app in inline mode (CELERY_ENABLED=false): storage runs in the request."""
+    with app_with(app, {"TESTING": True, "CELERY_ENABLED": False}) as built:
+        yield built
+
+
+@pytest.fixture(params=["queued", "inline"])
+def client(request, app):
+    """The contract holds in both modes: queued for the workers, and inline."""
+    chosen = app if request.param == "queued" else request.getfixturevalue("inline_app")
+    return chosen.test_client()
 
 
 @pytest.fixture

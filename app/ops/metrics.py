@@ -1,0 +1,288 @@
+"""Prometheus metrics of the web tier: request hooks, ingest figures, the broker at scrape time.
+
+Counters live in prometheus_client's default registry. Under gunicorn each worker process
+writes them to memory-mapped files in PROMETHEUS_MULTIPROC_DIR (set by gunicorn.conf.py),
+and `/metrics` sums every process's files, so any worker can answer the scrape. The
+broker's figures (queue depths, unacknowledged messages, dead-letter and set-aside
+counts) are read at scrape time with `ops.queues.queue_status`, the same reading /health
+makes, so they are the same whichever process answers.
+
+`/metrics` answers only with `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN
+is set, and only to loopback clients when it is not.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hmac
+import ipaddress
+import logging
+import os
+import threading
+import time
+from collections import Counter as Tally
+from collections.abc import Iterator
+
+from flask import Blueprint, Flask, Response, current_app, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from app.ops.queues import queue_status
+
+log = logging.getLogger(__name__)
+disable_created_metrics()  # no *_created series: they double every counter for nothing
+
+REQUESTS = Counter(
+    "lvd_http_requests_total", "HTTP requests answered, by route and status", ["route", "status"]
+)
+EVENTS_ACCEPTED = Counter(
+    "lvd_events_accepted_total", "Events answered 202, by validation status", ["status"]
+)
+PUBLISH_SECONDS = Histogram(
+    "lvd_publish_duration_seconds",
+    "Time to hand one message of records to the broker (group commit: one per flush)",
+    buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 0.5, 2),
+)
+PUBLISH_GROUP_EVENTS = Histogram(
+    "lvd_publish_group_events",
+    "Events per published message: the group commit's size",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 500, 1000),
+)
+DEGRADED_EVENTS = Counter(
+    "lvd_degraded_events_total",
+    "Events the web tier stored directly because the broker could not take them",
+)
+RATE_LIMITED = Counter(
+    "lvd_ingest_rate_limited_total", "Ingest requests refused with 429 (rate limit)"
+)
+
+UNMATCHED_ROUTE = "<unmatched>"  # 404s: one label, not one per scanned path
+FLUSH_SECONDS = 1.0
+
+
+class Tallies:
+    """Counter increments kept in this process and added to Prometheus once a second.
+
+    In multiprocess mode each increment of a Prometheus value writes a memory-mapped file
+    under a lock: about 3 µs, so a request's four counters would cost ingest several
+    percent. A dict entry under a lock costs a fraction of a microsecond; a daemon thread
+    (one per process, started after fork) adds the sums, so a scrape lags by at most a
+    second. The scraping process adds its own first.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._counts: dict[tuple, float] = {}
+        self._running = False
+        os.register_at_fork(after_in_child=self._forked)
+        atexit.register(self.flush)
+
+    def add(self, counter: Counter, labels: tuple[str, ...] = (), amount: float = 1) -> None:
+        """Count `amount` on `counter` (with these label values)."""
+        key = (counter, labels)
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + amount
+        if not self._running:
+            self._start()
+
+    def flush(self) -> None:
+        """Add what was counted since the last flush to the Prometheus counters."""
+        with self._lock:
+            counts, self._counts = self._counts, {}
+        for (counter, labels), amount in counts.items():
+            (counter.labels(*labels) if labels else counter).inc(amount)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._running:
+                return
+            self._running = True
+        threading.Thread(target=self._flush_forever, name="metrics-flush", daemon=True).start()
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            try:
+                self.flush()
+            except Exception:  # counting must never take a worker down
+                log.exception("metrics: flush failed")
+
+    def _forked(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = {}
+        self._running = False  # the parent's thread did not survive the fork
+
+
+tallies = Tallies(FLUSH_SECONDS)
+
+
+def count_accepted(records: list[dict]) -> None:
+    """Count accepted events by validation status."""
+    if len(records) == 1:
+        tallies.add(EVENTS_ACCEPTED, (records[0]["status"],))
+        return
+    for status, count in Tally(record["status"] for record in records).items():
+        tallies.add(EVENTS_ACCEPTED, (status,), count)
+
+
+def count_published(seconds: float, events: int) -> None:
+    """Record one publish: its latency and how many events the message carried.
+
+    Once per message, not per request: under load, group commit shares it among requests.
+    """
+    PUBLISH_SECONDS.observe(seconds)
+    PUBLISH_GROUP_EVENTS.observe(events)
+
+
+def count_degraded(events: int) -> None:
+    """Count events stored by the degraded path."""
+    tallies.add(DEGRADED_EVENTS, (), events)
+
+
+class Metrics:
+    """Flask extension: the request hook and the protected /metrics endpoint."""
+
+    def init_app(self, app: Flask) -> None:
+        app.after_request(_count_request)
+        app.register_blueprint(bp)
+
+
+def _count_request(response: Response) -> Response:
+    current = request._get_current_object()  # one proxy lookup instead of three
+    rule = current.url_rule
+    status = response.status_code
+    tallies.add(REQUESTS, (rule.rule if rule is not None else UNMATCHED_ROUTE, str(status)))
+    if status == 429 and current.blueprint == "api":
+        tallies.add(RATE_LIMITED)
+    return response
+
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/metrics")
+def scrape() -> Response:
+    """Expose every process's counters and the broker's queues in Prometheus' text format."""
+    refusal = _refusal()
+    if refusal is not None:
+        return refusal
+    tallies.flush()
+    sources = [_process_counters(), BrokerCollector(current_app.extensions["celery"])]
+    return Response(generate_latest(_Combined(sources)), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _refusal() -> Response | None:
+    token = current_app.config.get("METRICS_TOKEN")
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token):
+            return None
+        return Response(
+            "metrics need Authorization: Bearer <METRICS_TOKEN>\n",
+            status=401,
+            mimetype="text/plain",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if _is_loopback(request.remote_addr):
+        return None
+    return Response(
+        "metrics answer loopback clients only; set METRICS_TOKEN to scrape from elsewhere\n",
+        status=403,
+        mimetype="text/plain",
+    )
+
+
+def _is_loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _process_counters():
+    """All processes' counters under gunicorn (multiprocess files), else this process's."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=folder)
+    return registry
+
+
+class _Combined:
+    """Several collectors (or registries) exposed as one."""
+
+    def __init__(self, sources: list) -> None:
+        self.sources = sources
+
+    def collect(self) -> Iterator[Metric]:
+        for source in self.sources:
+            yield from source.collect()
+
+
+class BrokerCollector:
+    """Queue depths, unacknowledged messages and parked records, read at scrape time."""
+
+    def __init__(self, celery_app, timeout: float = 1.0) -> None:
+        self.celery_app = celery_app
+        self.timeout = timeout
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("lvd_broker_up", "1 when the broker answered this scrape")
+        try:
+            status = queue_status(self.celery_app, self.timeout)
+        except Exception as exc:  # a scrape must still answer when the broker is down
+            log.warning("metrics: broker unreadable: %r", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        depth = GaugeMetricFamily(
+            "lvd_queue_depth", "Messages waiting in each queue", labels=["queue"]
+        )
+        for queue, count in status.depths.items():
+            if count is not None:
+                depth.add_metric([queue], count)
+        yield depth
+        yield from _optional_gauge(
+            "lvd_queue_unacked",
+            "Messages delivered to workers, not yet acknowledged",
+            status.unacked,
+        )
+        if status.unacked is not None:  # Redis: 0 when nothing waits for an ack
+            yield GaugeMetricFamily(
+                "lvd_queue_oldest_unacked_seconds",
+                "Age of the oldest unacknowledged message",
+                value=status.oldest_unacked_seconds or 0.0,
+            )
+        yield from _optional_gauge(
+            "lvd_dead_letter_batches",
+            "Batches parked after their retries ran out",
+            status.dead_letter,
+        )
+        if status.set_aside is not None:
+            set_aside = GaugeMetricFamily(
+                "lvd_set_aside_messages",
+                "Unreadable messages set aside, per queue",
+                labels=["queue"],
+            )
+            for queue, count in status.set_aside.items():
+                set_aside.add_metric([queue], count)
+            yield set_aside
+
+
+def _optional_gauge(name: str, documentation: str, value: float | None) -> Iterator[Metric]:
+    """A gauge, unless the broker cannot tell (None)."""
+    if value is not None:
+        yield GaugeMetricFamily(name, documentation, value=value)

@@ -1,0 +1,115 @@
+"""Fixtures of the operations tests: a private Redis, real gunicorn, scraping helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support import PROJECT_ROOT, PrivateRedis, WorkerPool, free_port, wait_for
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis().start()
+    yield server
+    server.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/health", timeout=5).status_code in (200, 503)
+    except requests.RequestException:
+        return False
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict | None = None, workers: int = 2) -> Iterator[str]:
+    """`gunicorn -c gunicorn.conf.py run:app` on a free loopback port; yield its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = Path(tempfile.mkstemp(prefix="gunicorn-", suffix=".log")[1])
+    full_env = {
+        **os.environ,
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(workers),
+        "GUNICORN_ACCESS_LOG": "",
+        **(env or {}),
+    }
+    full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # gunicorn.conf.py makes its own
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "run:app"],
+            cwd=PROJECT_ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(lambda: proc.poll() is not None or _answers(url), timeout=60)
+        assert proc.poll() is None, log_path.read_text()
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def samples(text: str) -> dict[tuple[str, frozenset], float]:
+    """Prometheus text -> {(sample name, labels): value}."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return found
+
+
+def value(scraped: dict, name: str, **labels: str) -> float:
+    """One sample's value (0 when absent: a labelled counter appears on its first use)."""
+    return scraped.get((name, frozenset(labels.items())), 0.0)
+
+
+def scrape(url: str, headers: dict | None = None) -> dict:
+    answer = requests.get(url, headers=headers or {}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return samples(answer.text)
+
+
+class ScriptPool(WorkerPool):
+    """A pool started the documented way: `start_celery_worker.sh POOL` (exec'd)."""
+
+    def __init__(self, pool: str, env: dict | None = None, options: tuple[str, ...] = ()) -> None:
+        super().__init__(pool, concurrency=1, env=env)
+        self.options = options
+        suffix = f"ops-{uuid.uuid4().hex[:8]}"
+        self.env.setdefault("WORKER_NODE_SUFFIX", suffix)
+        self.hostname = f"{pool}@{self.env['WORKER_NODE_SUFFIX']}"
+        self.env["PYTHON"] = sys.executable
+
+    def start(self, wait: bool = True) -> ScriptPool:
+        self.proc = subprocess.Popen(
+            ["bash", str(PROJECT_ROOT / "start_celery_worker.sh"), *self.options, self.queue],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=self.log_fd,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if wait:
+            wait_for(self.ready, timeout=60)
+        return self
