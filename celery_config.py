@@ -270,11 +270,13 @@ DIGEST_HOUR_UTC = int(os.environ.get("DIGEST_HOUR_UTC", 7))
 
 beat_schedule_filename = str(_instance / "celerybeat-schedule")
 beat_schedule = {
-    # Apps with events in the last few minutes: this hour and the last, within a minute.
+    # Apps with events in the last few minutes: this hour and the last, within a minute
+    # (metered profile: every 15 minutes, over the last 16).
     "rollup-recent-apps-every-minute": {
         "task": ROLLUP_RECENT_TASK,
-        "schedule": 60.0,
-        "options": {"expires": 55},
+        "schedule": 900.0 if METERED else 60.0,
+        "kwargs": {"minutes": 16 if METERED else 5},
+        "options": {"expires": 14 * 60 if METERED else 55},
     },
     # Every app with traffic in a day: the last 24 hours again (late events).
     "aggregate-all-apps-hourly": {
@@ -294,10 +296,11 @@ beat_schedule = {
         "schedule": crontab(minute=15, hour=DIGEST_HOUR_UTC),
         "options": {"expires": 3000},
     },
-    # Retention and expired files, hourly.
+    # Retention and expired files, hourly (metered: an interval, so that no tick of it
+    # falls on a fixed minute of every hour).
     "maintain-storage-hourly": {
         "task": MAINTENANCE_TASK,
-        "schedule": crontab(minute=30),
+        "schedule": 3600.0 if METERED else crontab(minute=30),
         "options": {"expires": 3000},
     },
 }

@@ -10,10 +10,8 @@ import tempfile
 import uuid
 from datetime import UTC, datetime
 
-import psycopg2
 import pytest
 import redis
-from sqlalchemy.engine import make_url
 
 from tests.support import (
     BROKER_DB,
@@ -41,32 +39,13 @@ os.environ.update(
 )
 
 from tests.accounts import PASSWORD, SmtpSink, Web  # noqa: E402
-
-
-def _recreate_database(url: str) -> None:
-    target = make_url(url)
-    admin = psycopg2.connect(
-        host=target.host,
-        port=target.port or 5432,
-        user=target.username,
-        password=target.password,
-        dbname="postgres",
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-            (target.database,),
-        )
-        cursor.execute(f'DROP DATABASE IF EXISTS "{target.database}"')
-        cursor.execute(f'CREATE DATABASE "{target.database}"')
-    admin.close()
+from tests.support import recreate_database  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def app():
     """The app on a freshly migrated test database and emptied Redis databases."""
-    _recreate_database(TEST_DATABASE_URL)
+    recreate_database(TEST_DATABASE_URL)
     for db_number in (BROKER_DB, RESULTS_DB, LIMITS_DB):
         redis.Redis.from_url(f"{TEST_REDIS_URL}/{db_number}").flushdb()
 

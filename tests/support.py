@@ -420,3 +420,27 @@ class WorkerPools:
     def stop(self) -> None:
         for pool in self.pools:
             pool.stop()
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the database named by `url` (its server must answer)."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    admin = psycopg2.connect(
+        host=target.host,
+        port=target.port or 5432,
+        user=target.username,
+        password=target.password,
+        dbname="postgres",
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (target.database,),
+        )
+        cursor.execute(f'DROP DATABASE IF EXISTS "{target.database}"')
+        cursor.execute(f'CREATE DATABASE "{target.database}"')
+    admin.close()

@@ -33,9 +33,9 @@ def background_jobs(app: App, kind: str) -> dict:
 
 
 @bp.app_template_global()
-def previous_verdict(event_id: uuid.UUID) -> dict | None:
+def previous_verdict(event_id: uuid.UUID | str) -> dict | None:
     """An event's verdict before its latest re-validation (the event detail page)."""
-    return revalidation.previous_verdict(event_id)
+    return revalidation.previous_verdict(uuid.UUID(str(event_id)))
 
 
 @bp.post("/apps/<uuid:app_id>/revalidations")

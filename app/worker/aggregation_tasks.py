@@ -25,8 +25,6 @@ from celery_config import (
 
 log = logging.getLogger(__name__)
 
-# "Recent traffic" for the per-minute rollup: counters written in the last few minutes.
-RECENT_TRAFFIC = timedelta(minutes=5)
 # The hourly run covers every app with counters in the last day and an hour.
 DAILY_TRAFFIC = timedelta(hours=25)
 
@@ -45,9 +43,10 @@ def batch_process_events(app_id: str, hours: float = 24) -> dict:
 
 
 @shared_task(name=ROLLUP_RECENT_TASK)
-def rollup_recent_apps() -> int:
-    """Queue this hour's and the last hour's rollup of every app with recent traffic."""
-    return _queue_rollups(datetime.now(UTC) - RECENT_TRAFFIC, hours=1, expires=55)
+def rollup_recent_apps(minutes: float = 5) -> int:
+    """Queue this hour's and the last hour's rollup of every app with counters written in
+    the last `minutes` (beat's cadence plus a margin)."""
+    return _queue_rollups(datetime.now(UTC) - timedelta(minutes=minutes), hours=1, expires=55)
 
 
 @shared_task(name=SUMMARIZE_ALL_TASK)

@@ -120,3 +120,29 @@ def test_no_page_has_inline_scripts_or_event_handlers(app, with_event):
         html = page(with_event["owner"].get(url))
         assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", html), url
         assert not re.search(r"\son[a-z]+=", html), url
+
+
+def test_event_detail_shows_the_verdict_before_a_revalidation(app, with_event):
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from app.extensions import db
+    from app.models import App
+    from app.store import catalog, revalidation
+
+    app_id = uuid.UUID(with_event["app_id"])
+    detail = f"/apps/{app_id}/events/{with_event['event_id']}"
+    assert "Before re-validation" not in page(with_event["owner"].get(detail))
+    with app.app_context():
+        target = db.session.get(App, app_id)
+        fixed, _new = catalog.set_schema(target, "checkout", {"type": "object"})  # the fix
+        version = fixed.version
+        now = datetime.now(UTC)
+        job = revalidation.start_revalidation(
+            app_id, "checkout", now - timedelta(hours=1), now + timedelta(minutes=1), version
+        )
+        assert revalidation.run_revalidation(job.id, chunk_rows=100)["status"] == "done"
+    html = page(with_event["owner"].get(detail))
+    assert "Before re-validation" in html
+    assert "It was\n      <strong>invalid</strong> against v3" in html
+    assert '<span class="badge valid">valid</span>' in html  # the new verdict

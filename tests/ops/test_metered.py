@@ -6,6 +6,7 @@ stored, and a pool stops warmly on SIGTERM."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -18,8 +19,9 @@ import redis
 import requests
 
 from celery_config import WORKER_POOLS
+from tests.conftest import recreate_database
 from tests.ops.conftest import ScriptPool, gunicorn
-from tests.support import PROJECT_ROOT, wait_for
+from tests.support import PROJECT_ROOT, TEST_DATABASE_URL, wait_for
 
 WINDOW_SECONDS = float(os.environ.get("METERED_TEST_WINDOW", 60))
 PROFILE = os.environ.get("METERED_TEST_PROFILE", "metered")  # "standard": the comparison
@@ -74,15 +76,46 @@ def beat(env: dict):
         proc.wait(timeout=30)
 
 
-def test_idle_deployment_commands_per_day(app, make_tracked_app, private_redis):
+def fresh_deployment_database() -> str:
+    """A migrated database of this test's own: an idle deployment has no other apps whose
+    recent traffic beat would roll up (the session database holds every test's apps)."""
+    url = f"{TEST_DATABASE_URL}_metered"
+    recreate_database(url)
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "run", "db", "upgrade"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return url
+
+
+def create_tracked_app(env: dict) -> dict:
+    created = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "run", "apps", "create", "metered", "--json"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    answer = json.loads(created.stdout.strip().splitlines()[-1])
+    return {"id": answer["id"], "key": answer["ingest_key"]}
+
+
+def test_idle_deployment_commands_per_day(app, private_redis):
     env = {
         **os.environ,
         "LVD_PROFILE": PROFILE,
+        "DATABASE_URL": fresh_deployment_database(),
         "CELERY_BROKER_URL": private_redis.url,
         "CELERY_RESULT_BACKEND": private_redis.url.replace("/0", "/1"),
         "REDIS_URL": private_redis.url.replace("/0", "/2"),
     }
-    tracked = make_tracked_app()
+    tracked = create_tracked_app(env)
     counted = redis.Redis.from_url(private_redis.url)
     pools = [ScriptPool(pool, env) for pool in WORKER_POOLS]
     try:
