@@ -3,18 +3,15 @@ every user class sends requests and none fails."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 
 import pytest
-import requests
 
 from bench import workload
-from tests.support import PROJECT_ROOT, free_port, run_headless_locust, wait_for
+from tests.support import PROJECT_ROOT, gunicorn, run_headless_locust
 
 REQUEST_NAMES = {
     "MobileAppUser": "/api/logs/[app_id]",
@@ -25,41 +22,11 @@ REQUEST_NAMES = {
 }
 
 
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/health", timeout=5).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 @pytest.fixture(scope="module")
-def web_url(app, default_worker, tmp_path_factory):
+def web_url(app, default_worker):
     """`gunicorn -c gunicorn.conf.py run:app` (2 workers) on the test database and broker."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    env = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2"}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "run:app"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for(lambda: proc.poll() is not None or _answers(url), timeout=60)
-        assert proc.poll() is None, log_path.read_text()
+    with gunicorn(workers=2) as url:
         yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=30)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def test_headless_run_exercises_every_user_class_without_failures(

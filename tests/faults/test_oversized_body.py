@@ -9,59 +9,23 @@ every time; nothing is stored.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 
 import pytest
 
 from tests.faults.scenario import row_count
-from tests.support import PROJECT_ROOT, USER_LOGIN_SCHEMA, free_port, wait_for
+from tests.support import USER_LOGIN_SCHEMA, gunicorn
 
 ATTEMPTS = 20
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=5) as answer:
-            return answer.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.fixture(scope="module")
-def gunicorn_url(app, tmp_path_factory):
+def gunicorn_url(app):
     """`gunicorn -c gunicorn.conf.py run:app` (1 worker) on the test database and broker."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    env = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "run:app"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for(lambda: proc.poll() is not None or _answers(url), timeout=60)
-        assert proc.poll() is None, log_path.read_text()
+    with gunicorn(workers=1) as url:
         yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=30)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def post(url: str, body: bytes, key: str) -> tuple[int, dict]:

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import PROJECT_ROOT, PrivateRedis, WorkerPool, free_port, wait_for
+from tests.support import PROJECT_ROOT, PrivateRedis, WorkerPool, wait_for
 
 
 @pytest.fixture
@@ -24,50 +19,6 @@ def private_redis() -> Iterator[PrivateRedis]:
     server = PrivateRedis().start()
     yield server
     server.stop()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/health", timeout=5).status_code in (200, 503)
-    except requests.RequestException:
-        return False
-
-
-@contextlib.contextmanager
-def gunicorn(env: dict | None = None, workers: int = 2) -> Iterator[str]:
-    """`gunicorn -c gunicorn.conf.py run:app` on a free loopback port; yield its URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = Path(tempfile.mkstemp(prefix="gunicorn-", suffix=".log")[1])
-    full_env = {
-        **os.environ,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": str(workers),
-        "GUNICORN_ACCESS_LOG": "",
-        **(env or {}),
-    }
-    full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # gunicorn.conf.py makes its own
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "run:app"],
-            cwd=PROJECT_ROOT,
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for(lambda: proc.poll() is not None or _answers(url), timeout=60)
-        assert proc.poll() is None, log_path.read_text()
-        yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=30)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def samples(text: str) -> dict[tuple[str, frozenset], float]:

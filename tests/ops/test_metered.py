@@ -20,8 +20,8 @@ import requests
 
 from celery_config import WORKER_POOLS
 from tests.conftest import recreate_database
-from tests.ops.conftest import ScriptPool, gunicorn
-from tests.support import PROJECT_ROOT, TEST_DATABASE_URL, wait_for
+from tests.ops.conftest import ScriptPool
+from tests.support import PROJECT_ROOT, TEST_DATABASE_URL, gunicorn, wait_for
 
 WINDOW_SECONDS = float(os.environ.get("METERED_TEST_WINDOW", 60))
 PROFILE = os.environ.get("METERED_TEST_PROFILE", "metered")  # "standard": the comparison

@@ -14,13 +14,14 @@ from prometheus_client import REGISTRY
 
 from app.ops.metrics import FLUSH_SECONDS, tallies
 from celery_config import SEND_EMAIL_TASK
-from tests.ops.conftest import gunicorn, scrape, value
+from tests.ops.conftest import scrape, value
 from tests.support import (
     PROJECT_ROOT,
     USER_LOGIN_SCHEMA,
     WorkerPool,
     app_with,
     free_port,
+    gunicorn,
     wait_for,
 )
 
