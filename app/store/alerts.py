@@ -16,8 +16,10 @@ from app.models import ErrorGroup, Membership, NotificationChoice, User
 from app.store.webhooks import add_delivery
 
 # Only groups first seen this recently are alerted: a first rollup over months of
-# history (a backfill) must not mail every old group at once.
-ALERT_LOOKBACK = timedelta(hours=1)
+# history (a backfill) must not mail every old group at once. A day, so that a group
+# first seen while the workers were down (its events stored late, rolled up by the
+# hourly run) is still alerted once the backlog is stored.
+ALERT_LOOKBACK = timedelta(hours=24)
 KINDS = ("alerts", "digest")
 FIRST_SEEN_EVENT = "violation.first_seen"
 

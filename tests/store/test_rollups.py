@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ErrorGroup
-from app.store import rollups
+from app.store import alerts, rollups
 from app.store.events import store_events
 from tests.background import (
     direct_counts,
@@ -170,3 +170,22 @@ def test_apps_with_recent_traffic(app, make_tracked_app):
         store_at(busy["id"], datetime.now(UTC))
         recent = rollups.apps_with_traffic_since(datetime.now(UTC) - timedelta(minutes=5))
         assert uuid.UUID(busy["id"]) in recent and uuid.UUID(quiet["id"]) not in recent
+
+
+def test_groups_first_seen_within_a_day_are_alerted_older_ones_are_not(app, make_tracked_app):
+    """A group whose events were stored late (workers down for hours) is still claimed for
+    its alert; a group from a backfill of old data is not."""
+    target = make_tracked_app()
+    app_id = uuid.UUID(target["id"])
+    now = datetime.now(UTC)
+    with app.app_context():
+        for moment, path in (
+            (now - timedelta(hours=5), "/late"),
+            (now - timedelta(days=3), "/old"),
+        ):
+            store_at(target["id"], moment, status="invalid", errors=invalid_errors((path, "type")))
+        rollups.roll_up(app_id, hours=24 * 4, now=now)
+        claimed, _deliveries = alerts.claim_new_groups(app_id, now=now)
+        assert [group["path"] for group in claimed] == ["/late"]
+        again, _deliveries = alerts.claim_new_groups(app_id, now=now)
+        assert again == []
