@@ -39,12 +39,15 @@ def settings_of(app_id: uuid.UUID) -> AppBackgroundSettings:
     return found
 
 
-def check_target(url: str, allow_private: bool) -> None:
-    """Raise UnsafeWebhookTarget unless `url` is http(s) to a public address.
+def check_target(url: str, allow_private: bool) -> list[str]:
+    """The addresses `url`'s host resolves to; raise UnsafeWebhookTarget unless `url` is
+    http(s) to public addresses only.
 
     Loopback, private, link-local, multicast and reserved addresses are refused unless
     `allow_private` (WEBHOOK_ALLOW_PRIVATE=1): the server would otherwise be a way into
-    its own network. Checked when the URL is saved and again before every POST.
+    its own network. Checked when the URL is saved and again before every POST, which
+    then connects to an address returned here (`worker/pinned_post.py`), not to a fresh
+    resolution that could answer differently (DNS rebinding).
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
@@ -58,15 +61,15 @@ def check_target(url: str, allow_private: bool) -> None:
         addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port)}
     except (OSError, ValueError) as exc:
         raise UnsafeWebhookTarget(f"the webhook host cannot be resolved: {exc}") from None
-    if allow_private:
-        return
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if not ip.is_global or ip.is_multicast:
-            raise UnsafeWebhookTarget(
-                f"the webhook host resolves to {ip}, a loopback or private address "
-                "(set WEBHOOK_ALLOW_PRIVATE=1 to allow it)"
-            )
+    if not allow_private:
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            if not ip.is_global or ip.is_multicast:
+                raise UnsafeWebhookTarget(
+                    f"the webhook host resolves to {ip}, a loopback or private address "
+                    "(set WEBHOOK_ALLOW_PRIVATE=1 to allow it)"
+                )
+    return sorted(addresses)
 
 
 def set_webhook(app_id: uuid.UUID, url: str, allow_private: bool) -> str:

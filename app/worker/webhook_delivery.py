@@ -17,6 +17,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AppBackgroundSettings, WebhookDelivery
 from app.store.webhooks import SIGNATURE_HEADER, UnsafeWebhookTarget, check_target, sign
+from app.worker.pinned_post import post_to_address
 
 log = logging.getLogger(__name__)
 USER_AGENT = "LiveValidationDashboard-Webhook/1"
@@ -61,7 +62,7 @@ def attempt_delivery(delivery_id: int, config: dict) -> Attempt:
 def _post(delivery: WebhookDelivery, secret: str, config: dict) -> Attempt:
     tries = delivery.attempts + 1
     try:
-        check_target(delivery.url, config["WEBHOOK_ALLOW_PRIVATE"])
+        addresses = check_target(delivery.url, config["WEBHOOK_ALLOW_PRIVATE"])
     except UnsafeWebhookTarget as exc:
         return Attempt("refused", tries, error=str(exc)[:500])
     body = delivery.body.encode()
@@ -74,8 +75,9 @@ def _post(delivery: WebhookDelivery, secret: str, config: dict) -> Attempt:
     }
     last_try = tries >= config["WEBHOOK_MAX_ATTEMPTS"]
     try:
-        response = requests.post(
+        response = post_to_address(
             delivery.url,
+            addresses[0],
             data=body,
             headers=headers,
             timeout=config["WEBHOOK_TIMEOUT_SECONDS"],

@@ -14,6 +14,7 @@ from app.auth.accounts import find_user
 from app.extensions import db
 from app.models import WebhookDelivery
 from app.store import alerts, memberships, webhooks
+from app.worker.pinned_post import post_to_address
 from celery_config import SUMMARIZE_APP_TASK, WEBHOOK_TASK
 from tests.background import (
     WebhookReceiver,
@@ -164,6 +165,18 @@ def test_unsafe_webhook_targets_are_refused(url):
 
 
 def test_private_targets_are_allowed_when_the_operator_says_so():
-    webhooks.check_target("http://127.0.0.1:8000/hook", allow_private=True)
+    assert webhooks.check_target("http://127.0.0.1:8000/hook", allow_private=True) == ["127.0.0.1"]
     with pytest.raises(webhooks.UnsafeWebhookTarget, match="http"):
         webhooks.check_target("gopher://127.0.0.1/", allow_private=True)
+
+
+def test_a_delivery_connects_to_the_checked_address_not_to_a_new_resolution(receiver):
+    """The POST goes to the address the check saw, naming the host only in `Host`: a
+    host that cannot be resolved (here .invalid) is never looked up again."""
+    port = receiver.server.server_address[1]
+    response = post_to_address(
+        f"http://hook.invalid:{port}/hook?x=1", "127.0.0.1", data=b"{}", timeout=5
+    )
+    assert response.status_code == 200
+    headers, body = receiver.requests[0]
+    assert headers["Host"] == f"hook.invalid:{port}" and body == b"{}"
