@@ -2,15 +2,20 @@
 
 A test-owned Redis starts without the append-only file; a worker pointed at it with
 `PRODUCTION=1` refuses to start and says why, the override lets it start, and once the
-Redis settings are fixed nothing is reported.
+Redis settings are fixed nothing is reported. Gunicorn runs the same check before serving.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
+import requests
 
 from app.ops.durability import UndurableBroker, broker_problems, check_broker_at_start
-from tests.support import PrivateRedis, WorkerPool, wait_for
+from tests.support import PROJECT_ROOT, PrivateRedis, WorkerPool, free_port, gunicorn, wait_for
 
 
 @pytest.fixture
@@ -73,3 +78,33 @@ def test_worker_refuses_to_start_in_production(app, private_redis):
         assert "worker: broker appendonly is off" in allowed.output()
     finally:
         allowed.stop()
+
+
+def test_gunicorn_refuses_to_start_in_production(private_redis):
+    """The web tier's check runs in gunicorn's `on_starting` hook: in production gunicorn
+    exits with the reason instead of serving; the override lets it serve."""
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": private_redis.url,
+        "CELERY_RESULT_BACKEND": private_redis.url,
+        "PRODUCTION": "1",
+        "GUNICORN_BIND": f"127.0.0.1:{free_port()}",
+        "WEB_CONCURRENCY": "1",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    refused = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "run:app"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0
+    assert "appendonly is off" in refused.stdout + refused.stderr
+    assert "LVD_ALLOW_UNDURABLE_BROKER=1" in refused.stdout + refused.stderr
+
+    allowed = {**env, "LVD_ALLOW_UNDURABLE_BROKER": "1"}
+    allowed.pop("GUNICORN_BIND")
+    with gunicorn(env=allowed, workers=1) as url:
+        assert requests.get(f"{url}/health", timeout=10).status_code in (200, 503)
