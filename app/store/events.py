@@ -55,7 +55,9 @@ _CREATE_STAGING = (
 _NULL = "\\N"
 _COPY = f"COPY incoming_events ({_COLUMN_LIST}) FROM STDIN"
 _COPY_DIRECT = f"COPY events ({_COLUMN_LIST}, stored_at) FROM STDIN"
-_COPY_CLIENT_IDS = "COPY event_client_ids (app_id, client_event_id, event_id, received_at) FROM STDIN"
+_COPY_CLIENT_IDS = (
+    "COPY event_client_ids (app_id, client_event_id, event_id, received_at) FROM STDIN"
+)
 # A batch may carry the same eventId twice: the smallest id claims it.
 _MOVE = f"""
 WITH claimed AS (

@@ -75,8 +75,7 @@ def _day_bound(day):
 def _event_days(connection):
     today = datetime.now(UTC).date()
     rows = connection.exec_driver_sql(
-        f"SELECT DISTINCT {ID_DAY} FROM events_unpartitioned "
-        "WHERE substr(id::text, 15, 1) = '7'"
+        f"SELECT DISTINCT {ID_DAY} FROM events_unpartitioned WHERE substr(id::text, 15, 1) = '7'"
     )
     days = {row[0] for row in rows}
     days.update(today + timedelta(days=n) for n in range(DAYS_AHEAD + 1))
@@ -119,8 +118,7 @@ def upgrade():
         "WHERE client_event_id IS NOT NULL"
     )
     op.execute(
-        "CREATE INDEX ix_event_client_ids_app_received_at "
-        "ON event_client_ids (app_id, received_at)"
+        "CREATE INDEX ix_event_client_ids_app_received_at ON event_client_ids (app_id, received_at)"
     )
     op.execute("DROP TABLE events_unpartitioned")
     op.execute("ANALYZE events")
