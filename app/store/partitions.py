@@ -158,11 +158,15 @@ def _drop_day(day: date) -> bool:
         uncounted = db.session.execute(text(_UNCOUNT.format(name=name))).all()
         emptied = [row for row in uncounted if row[4] <= 0]
         if emptied:
-            apps, minutes, names, statuses, _ = (list(column) for column in zip(*emptied))
-            apps = [str(app_id) for app_id in apps]
+            apps, minutes, names, statuses, _ = zip(*emptied, strict=True)
             db.session.execute(
                 _DELETE_EMPTY_COUNTERS,
-                {"apps": apps, "minutes": minutes, "names": names, "statuses": statuses},
+                {
+                    "apps": [str(app_id) for app_id in apps],
+                    "minutes": list(minutes),
+                    "names": list(names),
+                    "statuses": list(statuses),
+                },
             )
         db.session.execute(text(f"DROP TABLE {name}"))
         db.session.commit()

@@ -63,55 +63,55 @@ def _fill_pre_0005(app_id: str, rng: random.Random) -> dict:
 def test_the_migration_converts_a_populated_database(app):
     recreate_database(SCRATCH_URL)
     config = {"SQLALCHEMY_DATABASE_URI": normalize_database_url(SCRATCH_URL), "TESTING": True}
-    with app_with(app, config) as scratch:
-        with scratch.app_context():
-            upgrade(directory=MIGRATIONS, revision="0004")
-            created, _key = catalog.create_app("migrated")
-            app_id = str(created.id)
-            filled = _fill_pre_0005(app_id, random.Random(5))
-            before = db.session.execute(_FINGERPRINT).one()
-            counters_before = db.session.execute(
-                text("SELECT * FROM event_counts ORDER BY 1, 2, 3, 4")
-            ).all()
-            db.session.rollback()
+    with app_with(app, config) as scratch, scratch.app_context():
+        upgrade(directory=MIGRATIONS, revision="0004")
+        created, _key = catalog.create_app("migrated")
+        app_id = str(created.id)
+        filled = _fill_pre_0005(app_id, random.Random(5))
+        before = db.session.execute(_FINGERPRINT).one()
+        counters_before = db.session.execute(
+            text("SELECT * FROM event_counts ORDER BY 1, 2, 3, 4")
+        ).all()
+        db.session.rollback()
 
-            upgrade(directory=MIGRATIONS, revision="0005")
+        upgrade(directory=MIGRATIONS, revision="0005")
 
-            assert partitions.is_partitioned()
-            assert db.session.execute(_FINGERPRINT).one() == before
-            assert (
-                db.session.execute(text("SELECT * FROM event_counts ORDER BY 1, 2, 3, 4")).all()
-                == counters_before
-            )
-            assert counters_equal_rows(app_id)
-            assert set(partitions.day_partitions()) >= filled["days"]
-            in_default = db.session.scalar(text("SELECT count(*) FROM events_default"))
-            assert in_default == len([r for r in filled["rows"] if r["id"][14] != "7"])
-            claims = db.session.scalar(text("SELECT count(*) FROM event_client_ids"))
-            assert claims == 300
-            # Idempotency still holds: a retry of an old eventId with a new id stores nothing.
-            now = datetime.now(UTC)
-            retry = make_record(
-                app_id, id=event_id_at(now), client_event_id="c-1", received_at=now.isoformat()
-            )
-            assert store_events([retry]) == 0
-            fresh = make_record(
-                app_id, id=event_id_at(now), client_event_id="new", received_at=now.isoformat()
-            )
-            assert store_events([fresh]) == 1
-            assert counters_equal_rows(app_id)
-            after = db.session.execute(_FINGERPRINT).one()
-            db.session.rollback()
+        assert partitions.is_partitioned()
+        assert db.session.execute(_FINGERPRINT).one() == before
+        assert (
+            db.session.execute(text("SELECT * FROM event_counts ORDER BY 1, 2, 3, 4")).all()
+            == counters_before
+        )
+        assert counters_equal_rows(app_id)
+        assert set(partitions.day_partitions()) >= filled["days"]
+        in_default = db.session.scalar(text("SELECT count(*) FROM events_default"))
+        assert in_default == len([r for r in filled["rows"] if r["id"][14] != "7"])
+        claims = db.session.scalar(text("SELECT count(*) FROM event_client_ids"))
+        assert claims == 300
+        # Idempotency still holds: a retry of an old eventId with a new id stores nothing.
+        now = datetime.now(UTC)
+        retry = make_record(
+            app_id, id=event_id_at(now), client_event_id="c-1", received_at=now.isoformat()
+        )
+        assert store_events([retry]) == 0
+        fresh = make_record(
+            app_id, id=event_id_at(now), client_event_id="new", received_at=now.isoformat()
+        )
+        assert store_events([fresh]) == 1
+        assert counters_equal_rows(app_id)
+        after = db.session.execute(_FINGERPRINT).one()
+        db.session.rollback()
 
-            downgrade(directory=MIGRATIONS, revision="0004")
+        downgrade(directory=MIGRATIONS, revision="0004")
 
-            assert not partitions.is_partitioned()
-            assert db.session.execute(_FINGERPRINT).one() == after
-            assert counters_equal_rows(app_id)
-            unique = db.session.scalar(
-                text(
-                    "SELECT indisunique FROM pg_index WHERE indexrelid = 'uq_events_app_client_event_id'::regclass"
-                )
+        assert not partitions.is_partitioned()
+        assert db.session.execute(_FINGERPRINT).one() == after
+        assert counters_equal_rows(app_id)
+        unique = db.session.scalar(
+            text(
+                "SELECT indisunique FROM pg_index "
+                "WHERE indexrelid = 'uq_events_app_client_event_id'::regclass"
             )
-            assert unique
-            db.session.rollback()
+        )
+        assert unique
+        db.session.rollback()
