@@ -6,8 +6,8 @@ Create Date: 2026-11-21 11:33:45.687818
 
 """
 
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.

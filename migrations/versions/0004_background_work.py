@@ -6,8 +6,8 @@ Create Date: 2026-12-03 09:20:00.000000
 
 """
 
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
@@ -123,62 +123,50 @@ def upgrade():
         sa.PrimaryKeyConstraint("app_id", "day"),
     )
 
-    op.create_table(
-        "background_jobs",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("app_id", sa.Uuid(), nullable=False),
-        sa.Column("kind", sa.String(length=20), nullable=False),
-        sa.Column("status", sa.String(length=10), nullable=False),
-        sa.Column(
-            "params",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("requested_by", sa.Integer(), nullable=True),
-        sa.Column("task_id", sa.String(length=64), nullable=True),
-        sa.Column("cancel_requested", sa.Boolean(), nullable=False),
-        sa.Column("total", sa.BigInteger(), nullable=True),
-        sa.Column("processed", sa.BigInteger(), nullable=False),
-        sa.Column("changed", sa.BigInteger(), nullable=False),
-        sa.Column("error", sa.String(length=500), nullable=True),
-        sa.Column("file_path", sa.String(length=500), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint("kind IN ('revalidate', 'export')", name="ck_background_jobs_kind"),
-        sa.CheckConstraint(
-            "status IN ('queued', 'running', 'done', 'cancelled', 'failed')",
-            name="ck_background_jobs_status",
-        ),
-        _app_fk(),
-        sa.ForeignKeyConstraint(["requested_by"], ["users.id"], ondelete="SET NULL"),
-        sa.PrimaryKeyConstraint("id"),
+
+    op.create_table('background_jobs',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('app_id', sa.Uuid(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('params', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('requested_by', sa.Integer(), nullable=True),
+    sa.Column('task_id', sa.String(length=64), nullable=True),
+    sa.Column('cancel_requested', sa.Boolean(), nullable=False),
+    sa.Column('total', sa.BigInteger(), nullable=True),
+    sa.Column('processed', sa.BigInteger(), nullable=False),
+    sa.Column('changed', sa.BigInteger(), nullable=False),
+    sa.Column('error', sa.String(length=500), nullable=True),
+    sa.Column('file_path', sa.String(length=500), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("kind IN ('revalidate', 'export')", name='ck_background_jobs_kind'),
+    sa.CheckConstraint("status IN ('queued', 'running', 'done', 'cancelled', 'failed')", name='ck_background_jobs_status'),
+    _app_fk(),
+    sa.ForeignKeyConstraint(['requested_by'], ['users.id'], ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id')
     )
-    op.create_index("ix_background_jobs_app_created", "background_jobs", ["app_id", "created_at"])
-    op.create_table(
-        "event_revalidations",
-        sa.Column("event_id", sa.Uuid(), nullable=False),
-        sa.Column("app_id", sa.Uuid(), nullable=False),
-        sa.Column("revalidated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("previous_status", sa.String(length=10), nullable=False),
-        sa.Column(
-            "previous_errors",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("previous_schema_version", sa.Integer(), nullable=True),
-        sa.Column("job_id", sa.Uuid(), nullable=True),
-        _app_fk(),
-        sa.PrimaryKeyConstraint("event_id"),
+    op.create_index('ix_background_jobs_app_created', 'background_jobs', ['app_id', 'created_at'])
+    op.create_table('event_revalidations',
+    sa.Column('event_id', sa.Uuid(), nullable=False),
+    sa.Column('app_id', sa.Uuid(), nullable=False),
+    sa.Column('revalidated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('previous_status', sa.String(length=10), nullable=False),
+    sa.Column('previous_errors', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('previous_schema_version', sa.Integer(), nullable=True),
+    sa.Column('job_id', sa.Uuid(), nullable=True),
+    _app_fk(),
+    sa.PrimaryKeyConstraint('event_id')
     )
-    op.create_index("ix_event_revalidations_app_id", "event_revalidations", ["app_id"])
+    op.create_index('ix_event_revalidations_app_id', 'event_revalidations', ['app_id'])
 
 
 def downgrade():
-    op.drop_index("ix_event_revalidations_app_id", table_name="event_revalidations")
-    op.drop_table("event_revalidations")
-    op.drop_index("ix_background_jobs_app_created", table_name="background_jobs")
-    op.drop_table("background_jobs")
+    op.drop_index('ix_event_revalidations_app_id', table_name='event_revalidations')
+    op.drop_table('event_revalidations')
+    op.drop_index('ix_background_jobs_app_created', table_name='background_jobs')
+    op.drop_table('background_jobs')
     op.drop_table("digests_sent")
     op.drop_index("ix_webhook_deliveries_app_created", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
