@@ -133,3 +133,32 @@ def test_a_partitioned_run_deletes_one_day_of_a_short_retention_and_old_client_i
             {"app": target["id"]},
         ).all()
         assert claims == ["c-0"]
+
+
+def test_an_app_at_the_longest_retention_leaves_day_partitions_to_be_dropped(app, make_tracked_app):
+    from app.store import partitions
+    from tests.background import event_id_at
+
+    target = make_tracked_app()
+    app_id = uuid.UUID(target["id"])
+    old = NOW - timedelta(days=40)
+    with app.app_context():
+        partitions.create_partitions(old.date(), days_ahead=0)
+        try:
+            stray = store_at(target["id"], old)  # a uuid4 id: in the default partition
+            dated = make_record(target["id"], id=event_id_at(old), received_at=old.isoformat())
+            assert store_events([dated]) == 1
+            expire = functools.partial(
+                retention.expire_app, app_id, 100, NOW, partitioned=True, longest_days=30
+            )
+            assert expire() == 1
+            left = db.session.scalars(select(Event.id).where(Event.app_id == app_id)).all()
+            assert [str(event_id) for event_id in left] == [dated["id"]]
+            assert stray["id"] != dated["id"]
+            assert partitions.drop_expired_partitions(NOW, keep_days=30) == [
+                partitions.partition_name(old.date())
+            ]
+            assert counters_equal_rows(target["id"])
+            assert db.session.scalar(select(func.count()).where(Event.app_id == app_id)) == 0
+        finally:
+            partitions.drop_expired_partitions(old + timedelta(days=1), keep_days=0)
