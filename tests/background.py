@@ -36,6 +36,14 @@ def store_at(app_id: str, moment: datetime, **fields) -> dict:
     return record
 
 
+def event_id_at(moment: datetime) -> str:
+    """A UUIDv7 id made at `moment` (as the ingest path makes them), random otherwise."""
+    milliseconds = int(moment.timestamp() * 1000)
+    tail = random.getrandbits(74)
+    value = (milliseconds << 80) | (0x7 << 76) | ((tail >> 62) << 64) | (0b10 << 62)
+    return str(uuid.UUID(int=value | (tail & ((1 << 62) - 1))))
+
+
 def random_records(app_id: str, moments: list[datetime], rng: random.Random) -> list[dict]:
     """Records with random names, statuses and errors at the given moments."""
     records = []

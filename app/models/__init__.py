@@ -7,7 +7,7 @@ from app.models.alerts import (
     WebhookDelivery,
 )
 from app.models.apps import App, IngestKey, RegistryState
-from app.models.events import Event, EventCount
+from app.models.events import Event, EventClientId, EventCount
 from app.models.jobs import BackgroundJob, EventRevalidation
 from app.models.rollups import DailyRollup, ErrorGroup, ErrorGroupHour, HourlyRollup
 from app.models.schemas import EventSchema
@@ -27,6 +27,7 @@ __all__ = [
     "NotificationChoice",
     "WebhookDelivery",
     "Event",
+    "EventClientId",
     "EventCount",
     "EventRevalidation",
     "EventSchema",

@@ -22,10 +22,14 @@ from app.models.types import JSONDocument, utcnow
 
 
 class Event(db.Model):
+    """A stored event. On PostgreSQL partitioned by day of its UUIDv7 id (store/partitions.py)."""
+
     __tablename__ = "events"
     __table_args__ = (
         CheckConstraint("status IN ('valid', 'invalid', 'unplanned')", name="ck_events_status"),
-        # A client retry carrying the same eventId for the same app is stored once.
+        # A client retry carrying the same eventId for the same app is stored once. SQLite
+        # only: on PostgreSQL `events` is partitioned by id (migration 0005) and
+        # event_client_ids holds the eventIds.
         Index(
             "uq_events_app_client_event_id",
             "app_id",
@@ -67,3 +71,20 @@ class EventCount(db.Model):
     event_name: Mapped[str] = mapped_column(String(200), primary_key=True)
     status: Mapped[str] = mapped_column(String(10), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EventClientId(db.Model):
+    """A client's eventId claimed by a stored event, per app (PostgreSQL, migration 0005).
+
+    Written in the event's transaction; kept for the app's retention (at least a day).
+    """
+
+    __tablename__ = "event_client_ids"
+    __table_args__ = (Index("ix_event_client_ids_app_received_at", "app_id", "received_at"),)
+
+    app_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,12 +1,18 @@
 """Write records to the events table exactly once, and keep the counters equal to it.
 
-On PostgreSQL the records are streamed with COPY straight into `events`, and the
-counters are upserted in the same transaction. A batch holding any record stored before
-(a redelivered message, a client's retry) makes that COPY fail as a whole; it is then
-rolled back and the batch goes the careful way: COPY into a temporary table, one
-`INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`, and counters from the rows it
-really inserted. The direct COPY costs PostgreSQL about a third less per row, and
-duplicates are rare. SQLite (standalone) uses multi-row inserts.
+On PostgreSQL `events` is partitioned by day (store/partitions.py), and a client's
+`eventId` is made unique per app by `event_client_ids`, written in the same transaction
+(a unique index on a partitioned table must include the partition key, the event id).
+The records are streamed with COPY straight into `event_client_ids` (those with an
+eventId) and `events`, and the counters are upserted in the same transaction. A batch
+holding any record stored before (a redelivered message, a client's retry) makes a COPY
+fail as a whole; it is then rolled back and the batch goes the careful way: COPY into a
+temporary table, one statement that claims the new eventIds (`ON CONFLICT DO NOTHING`)
+and inserts the events whose eventId was claimed or that have none, and counters from
+the rows it really inserted. The direct COPY costs PostgreSQL about a third less per
+row, and duplicates are rare. Both paths write `event_client_ids` before `events`, so
+two writers of the same record lock in the same order. SQLite (standalone) uses
+multi-row inserts and a unique index on `events`.
 """
 
 from __future__ import annotations
@@ -49,10 +55,22 @@ _CREATE_STAGING = (
 _NULL = "\\N"
 _COPY = f"COPY incoming_events ({_COLUMN_LIST}) FROM STDIN"
 _COPY_DIRECT = f"COPY events ({_COLUMN_LIST}, stored_at) FROM STDIN"
+_COPY_CLIENT_IDS = (
+    "COPY event_client_ids (app_id, client_event_id, event_id, received_at) FROM STDIN"
+)
+# A batch may carry the same eventId twice: the smallest id claims it.
 _MOVE = f"""
-WITH inserted AS (
+WITH claimed AS (
+    INSERT INTO event_client_ids (app_id, client_event_id, event_id, received_at)
+    SELECT DISTINCT ON (app_id, client_event_id) app_id, client_event_id, id, received_at
+    FROM incoming_events WHERE client_event_id IS NOT NULL
+    ORDER BY app_id, client_event_id, id
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+), inserted AS (
     INSERT INTO events ({_COLUMN_LIST}, stored_at)
     SELECT {_COLUMN_LIST}, now() FROM incoming_events
+    WHERE client_event_id IS NULL OR id IN (SELECT event_id FROM claimed)
     ON CONFLICT DO NOTHING
     RETURNING app_id, received_at, event_name, status
 )
@@ -145,6 +163,9 @@ def _copy_direct(records: list[dict]) -> int:
     connection = db.session.connection()
     try:
         with connection.connection.dbapi_connection.cursor() as cursor:
+            claims = _client_id_text(records)
+            if claims is not None:
+                cursor.copy_expert(_COPY_CLIENT_IDS, claims)
             cursor.copy_expert(_COPY_DIRECT, _copy_text(records, stored_at=datetime.now(UTC)))
             counts = _minute_counts(records)
             cursor.execute(_COUNT, [list(column) for column in zip(*counts, strict=True)])
@@ -225,6 +246,26 @@ def _copy_text(records: list[dict], stored_at: datetime | None = None) -> io.Str
         + extra
         for record in records
     ]
+    lines.append("")
+    return io.StringIO("\n".join(lines))
+
+
+def _client_id_text(records: list[dict]) -> io.StringIO | None:
+    """The records' eventId claims in COPY's text format; None when no record has one."""
+    lines = [
+        "\t".join(
+            (
+                record["app_id"],
+                _escape(record["client_event_id"]),
+                record["id"],
+                record["received_at"],
+            )
+        )
+        for record in records
+        if record.get("client_event_id")
+    ]
+    if not lines:
+        return None
     lines.append("")
     return io.StringIO("\n".join(lines))
 

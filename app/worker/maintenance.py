@@ -1,5 +1,5 @@
-"""Hourly maintenance: retention app by app, webhook deliveries that were never queued,
-expired export files."""
+"""Hourly maintenance: day partitions of `events` (created ahead, expired ones dropped),
+retention app by app, webhook deliveries that were never queued, expired export files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import WebhookDelivery
-from app.store import exports, retention
+from app.store import exports, partitions, retention
 from app.worker.alerting import queue_webhook
 
 log = logging.getLogger(__name__)
@@ -18,13 +18,18 @@ log = logging.getLogger(__name__)
 STALE_DELIVERY = timedelta(minutes=10)
 
 
-def maintain(batch_rows: int) -> dict:
-    """Run retention for every app (a failure is logged and the others go on); requeue
-    stale deliveries. Return the events deleted per app and the deliveries requeued."""
+def maintain(batch_rows: int, now: datetime | None = None) -> dict:
+    """Maintain partitions, run retention for every app (a failure is logged and the
+    others go on), requeue stale deliveries. Return what each step did."""
+    now = now or datetime.now(UTC)
+    partitioned = partitions.is_partitioned()
+    changed = maintain_partitions(now) if partitioned else {}
+    longest = retention.longest_retention_days()
+    db.session.rollback()
     deleted = {}
     for app_id in retention.apps_with_events():
         try:
-            removed = retention.delete_expired(app_id, batch_rows)
+            removed = retention.expire_app(app_id, batch_rows, now, partitioned, longest)
         except Exception:
             db.session.rollback()
             log.exception("retention of app %s failed; the next run tries again", app_id)
@@ -44,7 +49,23 @@ def maintain(batch_rows: int) -> dict:
     for delivery_id in stale:
         queue_webhook(delivery_id)
     return {
+        **changed,
         "deleted": deleted,
         "requeued_deliveries": len(stale),
         "expired_exports": exports.remove_expired_exports(),
     }
+
+
+def maintain_partitions(now: datetime) -> dict:
+    """Create the next days' partitions and drop the expired ones; a failure is logged
+    and the next run tries again (both steps are idempotent)."""
+    changed: dict = {"created_partitions": [], "dropped_partitions": []}
+    try:
+        changed["created_partitions"] = partitions.create_partitions(now.date())
+        changed["dropped_partitions"] = partitions.drop_expired_partitions(
+            now, retention.longest_retention_days()
+        )
+    except Exception:
+        db.session.rollback()
+        log.exception("partition maintenance failed; the next run tries again")
+    return changed

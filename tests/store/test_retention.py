@@ -3,12 +3,13 @@ rows, concurrent runs agree, storage keeps working meanwhile, settings are check
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.models import Event, EventCount
@@ -109,3 +110,55 @@ def test_a_shorter_retention_deletes_more(app, make_tracked_app):
         deleted = retention.delete_expired(uuid.UUID(target["id"]), 1000, now=NOW)
         assert deleted > old
         assert counters_equal_rows(target["id"])
+
+
+def test_a_partitioned_run_deletes_one_day_of_a_short_retention_and_old_client_ids(
+    app, make_tracked_app
+):
+    target = make_tracked_app()
+    app_id = uuid.UUID(target["id"])
+    with app.app_context():
+        retention.set_retention(app_id, 1)
+        for days in (5, 4, 0):
+            store_at(target["id"], NOW - timedelta(days=days), client_event_id=f"c-{days}")
+        expire = functools.partial(
+            retention.expire_app, app_id, 100, NOW, partitioned=True, longest_days=30
+        )
+        assert expire() == 1  # the oldest day only
+        assert expire() == 1
+        assert expire() == 0
+        assert counters_equal_rows(target["id"])
+        claims = db.session.scalars(
+            text("SELECT client_event_id FROM event_client_ids WHERE app_id = :app"),
+            {"app": target["id"]},
+        ).all()
+        assert claims == ["c-0"]
+
+
+def test_an_app_at_the_longest_retention_leaves_day_partitions_to_be_dropped(app, make_tracked_app):
+    from app.store import partitions
+    from tests.background import event_id_at
+
+    target = make_tracked_app()
+    app_id = uuid.UUID(target["id"])
+    old = NOW - timedelta(days=40)
+    with app.app_context():
+        partitions.create_partitions(old.date(), days_ahead=0)
+        try:
+            stray = store_at(target["id"], old)  # a uuid4 id: in the default partition
+            dated = make_record(target["id"], id=event_id_at(old), received_at=old.isoformat())
+            assert store_events([dated]) == 1
+            expire = functools.partial(
+                retention.expire_app, app_id, 100, NOW, partitioned=True, longest_days=30
+            )
+            assert expire() == 1
+            left = db.session.scalars(select(Event.id).where(Event.app_id == app_id)).all()
+            assert [str(event_id) for event_id in left] == [dated["id"]]
+            assert stray["id"] != dated["id"]
+            assert partitions.drop_expired_partitions(NOW, keep_days=30) == [
+                partitions.partition_name(old.date())
+            ]
+            assert counters_equal_rows(target["id"])
+            assert db.session.scalar(select(func.count()).where(Event.app_id == app_id)) == 0
+        finally:
+            partitions.drop_expired_partitions(old + timedelta(days=1), keep_days=0)

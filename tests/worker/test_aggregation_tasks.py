@@ -63,3 +63,24 @@ def test_maintenance_deletes_expired_events_on_the_worker(app, make_tracked_app,
             select(func.count()).where(Event.app_id == uuid.UUID(target["id"]))
         )
         assert left == 1
+
+
+def test_maintenance_keeps_partitions_ahead_and_clears_old_strays_on_the_worker(
+    app, make_tracked_app, batch_worker
+):
+    from app.store import partitions
+
+    target = make_tracked_app()
+    with app.app_context():
+        # A uuid4 id belongs to no day partition: the default keeps it, retention removes it.
+        store_at(target["id"], datetime.now(UTC) - timedelta(days=40))
+        store_at(target["id"], datetime.now(UTC))
+    first = run_on_worker(app, MAINTENANCE_TASK)
+    second = run_on_worker(app, MAINTENANCE_TASK)
+    assert first["deleted"][target["id"]] == 1
+    assert second["created_partitions"] == [] and second["dropped_partitions"] == []
+    assert target["id"] not in second["deleted"]
+    with app.app_context():
+        today = datetime.now(UTC).date()
+        ahead = [today + timedelta(days=n) for n in range(partitions.DAYS_AHEAD + 1)]
+        assert set(ahead) <= set(partitions.day_partitions())
