@@ -18,11 +18,16 @@ def tracking_plan(app_id: uuid.UUID) -> str:
     app, role = member_app_or_404(app_id)
     latest = catalog.latest_schemas(app.id)
     chosen = request.args.get("event", "")
+    schemas = [(schema, plan.versions(app.id, schema.event_name)) for schema in latest]
     return render_template(
         "schemas/plan.html",
         app=app,
         role=role,
-        schemas=[(schema, plan.versions(app.id, schema.event_name)) for schema in latest],
+        schemas=schemas,
+        # newest first: the diff compares the previous version with the latest by default
+        chosen_versions=next(
+            ([v.version for v in found] for s, found in schemas if s.event_name == chosen), []
+        ),
         unplanned=stats.top_names(app.id, "unplanned", datetime.now(UTC) - timedelta(days=7)),
         chosen=chosen,
         chosen_schema=next((s for s in latest if s.event_name == chosen), None),

@@ -16,6 +16,7 @@ the database".
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 
@@ -65,8 +66,9 @@ def remember(backend, records: list[dict]) -> None:
         log.warning("newest event ids not recorded: %r", exc)
 
 
-def nothing_after(app_id: uuid.UUID, cursor: uuid.UUID) -> bool:
-    """True when Redis knows the app's newest stored id and the cursor is at or past it."""
+def nothing_after(app_id: uuid.UUID, cursor: uuid.UUID) -> bool | None:
+    """True when the cursor is at or past the app's newest stored id, False when it is
+    not, None when Redis does not know (no key, no Redis)."""
     client = results_store()
     if client is None:
         return False
@@ -74,7 +76,25 @@ def nothing_after(app_id: uuid.UUID, cursor: uuid.UUID) -> bool:
         newest = client.get(KEY_PREFIX + str(app_id))
     except redis.RedisError:
         return False
-    return newest is not None and cursor >= uuid.UUID(newest.decode())
+    return None if newest is None else cursor >= uuid.UUID(newest.decode())
+
+
+def seed(app_id: uuid.UUID, cursor: uuid.UUID) -> None:
+    """After the database found nothing at all after `cursor`, raise the app's newest id
+    to it, so that an app whose storage is idle still has one for the next polls.
+
+    Safe beside storage's raises: the script keeps the larger id, and an event committed
+    after the query raises it above the cursor. A cursor from the future is capped at
+    the present: it would only make the other pages ask the database.
+    """
+    client = results_store()
+    if client is None:
+        return
+    now_floor = uuid.UUID(int=(time.time_ns() // 1_000_000) << 80)
+    try:
+        queue_raises(client, {str(app_id): str(min(cursor, now_floor))})
+    except redis.RedisError as exc:
+        log.info("newest event id not seeded: %r", exc)
 
 
 def results_store() -> redis.Redis | None:
