@@ -18,15 +18,10 @@ from app.store.events import store_events
 from app.store.ranges import RANGES
 from app.store.rollups import floor_hour, floor_minute
 from tests.background import random_records
+from tests.support import uuid7_at
 
 # Three hours after a midnight: the 24 h range starts mid-hour and crosses a day boundary.
 NOW = datetime(2026, 11, 22, 3, 20, 30, tzinfo=UTC)
-
-
-def _v7(moment: datetime, rng: random.Random) -> str:
-    """A UUIDv7 made at `moment`, as the ingest path makes them."""
-    milliseconds = int(moment.timestamp() * 1000)
-    return str(uuid.UUID(int=(milliseconds << 80) | (0x7 << 76) | rng.getrandbits(62)))
 
 
 def _store_between(app_id: str, rng: random.Random, count: int, since: datetime) -> None:
@@ -34,7 +29,7 @@ def _store_between(app_id: str, rng: random.Random, count: int, since: datetime)
     moments = [since + timedelta(seconds=rng.uniform(0, span)) for _ in range(count)]
     records = random_records(app_id, moments, rng)
     for record, moment in zip(records, moments, strict=True):
-        record["id"] = _v7(moment, rng)
+        record["id"] = uuid7_at(moment, rng)
     assert store_events(records) == count
 
 
