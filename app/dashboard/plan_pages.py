@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
 
 from flask import render_template, request
 
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
-from app.store import catalog, plan, stats
+from app.store import catalog, plan, range_stats
+from app.store.ranges import RANGES
 
 
 @bp.get("/apps/<uuid:app_id>/schemas")
@@ -28,7 +28,7 @@ def tracking_plan(app_id: uuid.UUID) -> str:
         chosen_versions=next(
             ([v.version for v in found] for s, found in schemas if s.event_name == chosen), []
         ),
-        unplanned=stats.top_names(app.id, "unplanned", datetime.now(UTC) - timedelta(days=7)),
+        unplanned=range_stats.range_summary(app.id, RANGES["7d"])["unplanned"],
         chosen=chosen,
         chosen_schema=next((s for s in latest if s.event_name == chosen), None),
         pretty=plan.pretty,

@@ -54,7 +54,10 @@ def show_app(app_id: uuid.UUID) -> str:
     app, role = member_app_or_404(app_id)
     now = datetime.now(UTC)
     day = range_stats.range_stats(app.id, RANGES["24h"], now)
-    counts = {name: range_stats.range_counts(app.id, RANGES[name], now) for name in OVERVIEW_RANGES}
+    counts = {
+        name: range_stats.range_summary(app.id, RANGES[name], now)["counts"]
+        for name in OVERVIEW_RANGES
+    }
     return render_template(
         "apps/overview.html",
         app=app,

@@ -79,12 +79,12 @@ def range_stats(app_id: uuid.UUID, window: TimeRange, now: datetime | None = Non
     }
 
 
-def range_counts(app_id: uuid.UUID, window: TimeRange, now: datetime | None = None) -> dict:
-    """Return only the range's counts per status."""
+def range_summary(app_id: uuid.UUID, window: TimeRange, now: datetime | None = None) -> dict:
+    """Return the range's counts per status and top invalid and unplanned names (no chart:
+    whole days of it may come from the daily rollups)."""
     now = as_utc(now or datetime.now(UTC))
     since = window.start(now)
-    segments = plan(since, now, rollup_marks.complete_hours(app_id), 86400)
-    return _summary(app_id, segments)["counts"]
+    return _summary(app_id, plan(since, now, rollup_marks.complete_hours(app_id), 86400))
 
 
 def _where(app_id: uuid.UUID, segment: Segment, table, column) -> list:
