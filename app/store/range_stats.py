@@ -72,10 +72,13 @@ def range_stats(app_id: uuid.UUID, window: TimeRange, now: datetime | None = Non
     """Return the range's counts per status, top invalid and unplanned names, and chart."""
     now = as_utc(now or datetime.now(UTC))
     since = window.start(now)
-    segments = plan(since, now, rollup_marks.complete_hours(app_id), window.bucket_seconds)
+    rolled = rollup_marks.complete_hours(app_id)
+    charted = plan(since, now, rolled, window.bucket_seconds)
+    # The totals need no hours: whole days come from the daily rollups (a 7-day range
+    # reads about 400 daily rows instead of 10,000 hourly ones at 1,000,000 events).
     return {
-        "series": _series(app_id, segments, since, now, window.bucket_seconds),
-        **_summary(app_id, segments),
+        "series": _series(app_id, charted, since, now, window.bucket_seconds),
+        **_summary(app_id, plan(since, now, rolled, 86400)),
     }
 
 

@@ -73,8 +73,9 @@ def _assert_equal_to_raw(app_id: str) -> list[str]:
         assert got == _direct_groups(app_id, floor_hour(window.start(NOW))), name
         assert all(g["message"] and g["example_ids"] for g in errors["groups"])
         rolled = rollup_marks.complete_hours(uuid.UUID(app_id))
-        plan = range_stats.plan(window.start(NOW), NOW, rolled, window.bucket_seconds)
-        sources += [segment.source for segment in plan]
+        for bucket_seconds in (window.bucket_seconds, 86400):  # the chart's, the totals'
+            plan = range_stats.plan(window.start(NOW), NOW, rolled, bucket_seconds)
+            sources += [segment.source for segment in plan]
     return sources
 
 
@@ -106,14 +107,14 @@ def test_long_ranges_equal_a_direct_count_before_during_and_after_rollups(
         )
         _store_between(app_id, rng, 300, NOW - timedelta(hours=4))  # some late for rolled hours
         rollups.roll_up(uuid.UUID(app_id), hours=4, now=earlier + timedelta(minutes=1))
-        assert set(_assert_equal_to_raw(app_id)) == {"minute", "hour"}
+        assert set(_assert_equal_to_raw(app_id)) == {"minute", "hour", "day"}
 
         # The next run covers them; the current hour still comes from the counters.
         rollups.roll_up(uuid.UUID(app_id), hours=5, now=NOW)
         rollup_marks.record_run(results_store, uuid.UUID(app_id), NOW - timedelta(hours=5), NOW)
         through = rollup_marks.complete_hours(uuid.UUID(app_id))[1]
         assert through == floor_hour(NOW)
-        assert set(_assert_equal_to_raw(app_id)) == {"minute", "hour"}
+        assert set(_assert_equal_to_raw(app_id)) == {"minute", "hour", "day"}
 
 
 def test_rolled_up_interval_widens_and_a_newer_disjoint_run_replaces_it(app, results_store):
