@@ -14,7 +14,7 @@ in one pipeline, which Celery's public `store_result` cannot do). The web tier r
 task states through it too, which is why it sits beside the client and not in `worker/`.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from celery.backends.redis import RedisBackend
 
@@ -29,8 +29,14 @@ class UnsubscribedRedisBackend(RedisBackend):
             expires = self.expires
         self.client.set(key, value, ex=expires or None)
 
-    def store_results(self, outcomes: Iterable[tuple[str, object]], state: str) -> None:
-        """Write several tasks' results (task id, result) in one pipeline round trip.
+    def store_results(
+        self,
+        outcomes: Iterable[tuple[str, object]],
+        state: str,
+        also: Callable[[object], None] | None = None,
+    ) -> None:
+        """Write several tasks' results (task id, result) in one pipeline round trip;
+        `also(pipeline)` may add other writes to the same round trip.
 
         Unlike store_result, nothing is read first: Celery reads a result before writing
         it so that a lost task's rerun cannot overwrite its SUCCESS; callers of this
@@ -46,4 +52,6 @@ class UnsubscribedRedisBackend(RedisBackend):
                 )
                 meta["task_id"] = task_id
                 pipe.set(self.get_key_for_task(task_id), self.encode(meta), ex=self.expires or None)
+            if also is not None:
+                also(pipe)
             pipe.execute()

@@ -109,6 +109,11 @@ class Config:
         self.SESSION_IDLE_MINUTES = _env_int("SESSION_IDLE_MINUTES", 30)
         self.SESSION_MAX_HOURS = _env_int("SESSION_MAX_HOURS", 12)
         self.PERMANENT_SESSION_LIFETIME = timedelta(minutes=self.SESSION_IDLE_MINUTES)
+        # The cookie is rewritten when the session changes (its idle clock moves at most
+        # once a minute, app/auth/sessions.py), not on every poll of an open page.
+        self.SESSION_REFRESH_EACH_REQUEST = False
+        # How long a live page's poll trusts a membership it has checked (0: every poll).
+        self.MEMBERSHIP_CACHE_SECONDS = _env_float("MEMBERSHIP_CACHE_SECONDS", 5.0)
         self.SESSION_COOKIE_SECURE = _env_bool(
             "SESSION_COOKIE_SECURE", self.PUBLIC_URL.startswith("https://")
         )

@@ -64,7 +64,9 @@ class Database:
 
     def truncate_events(self) -> None:
         with self.conn.cursor() as cursor:
-            cursor.execute("TRUNCATE events, event_counts")
+            cursor.execute(
+                "TRUNCATE events, event_counts, rollup_hourly, rollup_daily, error_group_hourly"
+            )
 
     def close(self) -> None:
         self.conn.close()

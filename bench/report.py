@@ -96,7 +96,12 @@ ROWS = (
             "detail",
             "stats_1h",
             "stats_24h",
+            "stats_7d",
+            "stats_30d",
+            "errors_1h",
             "errors_24h",
+            "errors_7d",
+            "errors_30d",
         )
     ),
 )

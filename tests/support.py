@@ -489,3 +489,9 @@ def gunicorn(env: dict | None = None, workers: int = 2) -> Iterator[str]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def uuid7_at(moment, rng) -> str:
+    """A UUIDv7 made at `moment` (random bits from `rng`), as the ingest path makes them."""
+    milliseconds = int(moment.timestamp() * 1000)
+    return str(uuid.UUID(int=(milliseconds << 80) | (0x7 << 76) | rng.getrandbits(62)))

@@ -1,7 +1,8 @@
 """Login sessions: the half-way state between password and code, and full sessions.
 
-A session is tied to the user's epoch (bumped to end all sessions), refreshed on every
-request (idle timeout) and refused after SESSION_MAX_HOURS (absolute lifetime).
+A session is tied to the user's epoch (bumped to end all sessions), refreshed by requests
+at most once a minute (idle timeout) and refused after SESSION_MAX_HOURS (absolute
+lifetime).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from app.extensions import db
 from app.models import User
 
 PENDING = "pending_login"
+# The idle clock moves at most this often: a page polling every second would otherwise
+# rewrite (sign and send) its session cookie on every request.
+SEEN_AT_STEP_SECONDS = 60
 # How long the code step stays open after the password step (codes themselves last 10 min).
 PENDING_LIFETIME = timedelta(minutes=30)
 
@@ -91,7 +95,8 @@ def load_user(session_id: str) -> User | None:
     user = db.session.get(User, user_id)
     if user is None or user.session_epoch != epoch:
         return _expired()
-    session["seen_at"] = now
+    if now - seen_at >= SEEN_AT_STEP_SECONDS:
+        session["seen_at"] = now
     return user
 
 

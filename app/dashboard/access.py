@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
-from flask import abort
+from flask import abort, current_app
 from flask_login import current_user
 
 from app.extensions import db
@@ -31,3 +32,27 @@ def member_app_or_404(app_id: uuid.UUID | str, owner: bool = False) -> tuple[App
     if owner and role != "owner":
         abort(403)
     return app, role
+
+
+def polled_app_id_or_404(app_id: uuid.UUID) -> uuid.UUID:
+    """Return the app id if the current user is a member, else 404, for a live page's poll.
+
+    An open page asks once a second: a membership found is trusted for
+    MEMBERSHIP_CACHE_SECONDS in this process (a removed member's open page may read that
+    much longer), and the app row is not loaded. Refusals are never remembered.
+    """
+    if not current_user.is_authenticated:
+        abort(404)
+    seconds = current_app.config["MEMBERSHIP_CACHE_SECONDS"]
+    remembered = current_app.extensions.setdefault("recent_memberships", {})
+    key = (current_user.id, app_id)
+    now = time.monotonic()
+    if remembered.get(key, 0.0) > now:
+        return app_id
+    if role_of(current_user.id, app_id) is None:
+        abort(404)
+    if seconds > 0:
+        if len(remembered) > 10_000:  # stale entries of closed pages
+            remembered.clear()
+        remembered[key] = now + seconds
+    return app_id

@@ -12,9 +12,9 @@ import uuid
 from flask import Blueprint, Response, jsonify, request
 from flask_login import current_user
 
-from app.dashboard.access import member_app_or_404
+from app.dashboard.access import member_app_or_404, polled_app_id_or_404
 from app.ingest.errors import error_response
-from app.store import error_groups, event_queries, stats
+from app.store import event_queries, newest_events, range_errors, range_stats
 from app.store.event_queries import BadFilter
 from app.store.ranges import UnknownRange, time_range
 
@@ -50,7 +50,8 @@ def _private(response: Response) -> Response:
 @bp.get("/<uuid:app_id>/events")
 def events(app_id: uuid.UUID) -> Response:
     """List the app's newest events, filtered; `after` returns only newer ones (live)."""
-    app, _role = member_app_or_404(app_id)
+    polling = bool(request.args.get("after")) and not request.args.get("before")
+    app_id = polled_app_id_or_404(app_id) if polling else member_app_or_404(app_id)[0].id
     since = None
     if request.args.get("range"):
         since = time_range(request.args["range"]).start()
@@ -58,7 +59,13 @@ def events(app_id: uuid.UUID) -> Response:
         # A search reads payloads: bound it to a day unless a range is asked for.
         since = time_range(SEARCH_DEFAULT_RANGE).start()
     wanted = event_queries.parse_filter(request.args, since=since)
-    found = event_queries.stream(app.id, wanted)
+    known = newest_events.nothing_after(app_id, wanted.after) if polling else False
+    if known:
+        # Nothing stored after the cursor at all, so nothing matches any filter either.
+        return jsonify(events=[], cursor=str(wanted.after), next_before=None, limit=wanted.limit)
+    found = event_queries.stream(app_id, wanted)
+    if known is None and not found and event_queries.is_unfiltered(wanted):
+        newest_events.seed(app_id, wanted.after)  # so the next polls skip the query
     rows = [event_queries.as_row(event) for event in found]
     return jsonify(
         events=rows,
@@ -81,14 +88,10 @@ def event(app_id: uuid.UUID, event_id: str) -> Response:
 
 @bp.get("/<uuid:app_id>/stats")
 def app_stats(app_id: uuid.UUID) -> Response:
-    """Counts per status and the chart of a range, from the per-minute counters."""
+    """Counts per status and the chart of a range, from the counters and rollups."""
     app, _role = member_app_or_404(app_id)
     window = time_range(request.args.get("range"))
-    return jsonify(
-        range=window.name,
-        series=stats.series(app.id, window),
-        **stats.summary(app.id, window.start()),
-    )
+    return jsonify(range=window.name, **range_stats.range_stats(app.id, window))
 
 
 @bp.get("/<uuid:app_id>/errors")
@@ -96,7 +99,7 @@ def errors(app_id: uuid.UUID) -> Response:
     """Errors grouped by event name, JSON path and keyword, biggest first."""
     app, _role = member_app_or_404(app_id)
     window = time_range(request.args.get("range"), default="24h")
-    return jsonify(range=window.name, **error_groups.top_errors(app.id, window.start()))
+    return jsonify(range=window.name, **range_errors.range_errors(app.id, window))
 
 
 from app.dashboard import api_plan  # noqa: E402,F401  (registers the /schemas routes on bp)

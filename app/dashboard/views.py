@@ -15,7 +15,7 @@ from app.auth.forms import ButtonForm
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
 from app.dashboard.forms import CreateAppForm, InviteForm
-from app.store import catalog, error_groups, memberships, stats
+from app.store import catalog, memberships, range_errors, range_stats, stats
 from app.store.ranges import RANGES
 
 pages.attach(bp)
@@ -53,15 +53,19 @@ def show_app(app_id: uuid.UUID) -> str:
     """Show one app's overview: counts, chart, top failing names, error groups, unplanned."""
     app, role = member_app_or_404(app_id)
     now = datetime.now(UTC)
-    day_ago = now - timedelta(hours=24)
+    day = range_stats.range_stats(app.id, RANGES["24h"], now)
+    counts = {
+        name: range_stats.range_summary(app.id, RANGES[name], now)["counts"]
+        for name in OVERVIEW_RANGES
+    }
     return render_template(
         "apps/overview.html",
         app=app,
         role=role,
-        counts={name: stats.counts(app.id, RANGES[name].start(now)) for name in OVERVIEW_RANGES},
-        top_failing=stats.top_names(app.id, "invalid", day_ago),
-        unplanned=stats.top_names(app.id, "unplanned", day_ago),
-        errors=error_groups.top_errors(app.id, day_ago),
+        counts=counts,
+        top_failing=day["top_failing"],
+        unplanned=day["unplanned"],
+        errors=range_errors.range_errors(app.id, RANGES["24h"], now),
         schemas=catalog.latest_schemas(app.id),
     )
 

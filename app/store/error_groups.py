@@ -23,12 +23,17 @@ EXAMPLES_PER_GROUP = 3
 
 
 def top_errors(
-    app_id: uuid.UUID, since: datetime, limit: int = 20, sample: int = SAMPLE_EVENTS
+    app_id: uuid.UUID,
+    since: datetime,
+    limit: int = 20,
+    sample: int = SAMPLE_EVENTS,
+    received: tuple[datetime, datetime | None] | None = None,
 ) -> dict:
-    """Return the biggest error groups among the newest invalid events since a moment."""
+    """Return the biggest error groups among the newest invalid events since a moment;
+    `received` = (from, before) further keeps events received in [from, before)."""
     if db.session.get_bind().dialect.name == "postgresql":
-        return _grouped_in_postgresql(app_id, since, limit, sample)
-    rows = db.session.execute(sample_query(app_id, since, sample + 1)).all()
+        return _grouped_in_postgresql(app_id, since, limit, sample, received)
+    rows = db.session.execute(sample_query(app_id, since, sample + 1, received)).all()
     groups: dict[tuple[str, str, str], dict] = {}
     for event_id, event_name, errors in rows[:sample]:
         seen_in_event = set()
@@ -60,14 +65,21 @@ def top_errors(
     }
 
 
-def sample_query(app_id: uuid.UUID, since: datetime, limit: int) -> Select:
+def sample_query(
+    app_id: uuid.UUID,
+    since: datetime,
+    limit: int,
+    received: tuple[datetime, datetime | None] | None = None,
+) -> Select:
     """Build the query of the newest invalid events since a moment (a test EXPLAINs it)."""
-    return (
-        select(Event.id, Event.event_name, Event.errors)
-        .where(Event.app_id == app_id, Event.status == "invalid", Event.id >= id_floor(since))
-        .order_by(Event.id.desc())
-        .limit(limit)
+    query = select(Event.id, Event.event_name, Event.errors).where(
+        Event.app_id == app_id, Event.status == "invalid", Event.id >= id_floor(since)
     )
+    if received is not None:
+        query = query.where(Event.received_at >= received[0])
+        if received[1] is not None:
+            query = query.where(Event.received_at < received[1])
+    return query.order_by(Event.id.desc()).limit(limit)
 
 
 _GROUPED = text(
@@ -76,6 +88,8 @@ WITH newest AS (
     SELECT id, event_name, errors FROM events
     WHERE app_id = CAST(:app_id AS uuid) AND status = 'invalid'
       AND id >= CAST(:id_floor AS uuid)
+      AND received_at >= CAST(:received_from AS timestamptz)
+      AND received_at < CAST(:received_before AS timestamptz)
     ORDER BY id DESC LIMIT :sample_plus_one
 ), kept AS (
     SELECT * FROM newest ORDER BY id DESC LIMIT :sample
@@ -95,12 +109,21 @@ LIMIT :groups
 )
 
 
-def _grouped_in_postgresql(app_id: uuid.UUID, since: datetime, limit: int, sample: int) -> dict:
+def _grouped_in_postgresql(
+    app_id: uuid.UUID,
+    since: datetime,
+    limit: int,
+    sample: int,
+    received: tuple[datetime, datetime | None] | None,
+) -> dict:
+    received_from, received_before = received or (None, None)
     rows = db.session.execute(
         _GROUPED,
         {
             "app_id": str(app_id),
             "id_floor": str(id_floor(since)),
+            "received_from": received_from.isoformat() if received_from else "-infinity",
+            "received_before": received_before.isoformat() if received_before else "infinity",
             "sample_plus_one": sample + 1,
             "sample": sample,
             "groups": limit,

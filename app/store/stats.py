@@ -1,4 +1,5 @@
-"""Counts and charts for the dashboard, read only from the per-minute counters.
+"""Counts from the per-minute counters: per app for the apps list, and the queries the
+index test EXPLAINs. A dashboard range's figures are in `range_stats`.
 
 `event_counts` holds one row per app, minute, event name and status, written in the
 same transaction as the events, so these figures equal the stored rows and never need
@@ -8,13 +9,12 @@ a scan of `events`.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Select, func, select
 
 from app.extensions import db
 from app.models import EventCount
-from app.store.ranges import TimeRange
 
 STATUSES = ("valid", "invalid", "unplanned")
 
@@ -52,79 +52,6 @@ def counts_of_apps(app_ids: list[uuid.UUID], since: datetime) -> dict[uuid.UUID,
     return found
 
 
-def series(app_id: uuid.UUID, window: TimeRange, now: datetime | None = None) -> dict:
-    """Return the chart of a range: bucket start times and a count list per status."""
-    now = now or datetime.now(UTC)
-    step = window.bucket_seconds
-    first = int(window.start(now).timestamp()) // step * step
-    buckets = list(range(first, int(now.timestamp()) // step * step + 1, step))
-    per_status = {status: [0] * len(buckets) for status in STATUSES}
-    for bucket, status, total in _bucketed(app_id, datetime.fromtimestamp(first, UTC), step):
-        index = (bucket - first) // step
-        if 0 <= index < len(buckets) and status in per_status:
-            per_status[status][index] += total
-    return {"bucket_seconds": step, "t": buckets, **per_status}
-
-
-def top_names(app_id: uuid.UUID, status: str, since: datetime, limit: int = 10) -> list[dict]:
-    """Return the event names with the most events of one status since a moment."""
-    total = func.sum(EventCount.count).label("total")
-    query = (
-        select(EventCount.event_name, total, func.max(EventCount.minute))
-        .where(
-            EventCount.app_id == app_id,
-            EventCount.status == status,
-            EventCount.minute >= _minute(since),
-        )
-        .group_by(EventCount.event_name)
-        .order_by(total.desc(), EventCount.event_name)
-        .limit(limit)
-    )
-    return [
-        {"event_name": name, "count": int(count), "last_minute": _aware(last).isoformat()}
-        for name, count, last in db.session.execute(query)
-    ]
-
-
-def summary(app_id: uuid.UUID, since: datetime, limit: int = 10) -> dict:
-    """Return counts per status and the top invalid and unplanned names, in one query."""
-    query = (
-        select(
-            EventCount.event_name,
-            EventCount.status,
-            func.sum(EventCount.count),
-            func.max(EventCount.minute),
-        )
-        .where(EventCount.app_id == app_id, EventCount.minute >= _minute(since))
-        .group_by(EventCount.event_name, EventCount.status)
-    )
-    totals = {status: 0 for status in STATUSES}
-    named: dict[str, list[dict]] = {"invalid": [], "unplanned": []}
-    for name, status, count, last in db.session.execute(query):
-        totals[status] = totals.get(status, 0) + int(count)
-        if status in named:
-            named[status].append(
-                {"event_name": name, "count": int(count), "last_minute": _aware(last).isoformat()}
-            )
-    for names in named.values():
-        names.sort(key=lambda n: (-n["count"], n["event_name"]))
-        del names[limit:]
-    return {"counts": totals, "top_failing": named["invalid"], "unplanned": named["unplanned"]}
-
-
-def _bucketed(app_id: uuid.UUID, start: datetime, step: int) -> list[tuple[int, str, int]]:
-    """Sum the counters into buckets of `step` seconds: in SQL on PostgreSQL, else here."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = bucket_query(app_id, start, step)
-        return [(int(b), status, int(total)) for b, status, total in db.session.execute(query)]
-    where = (EventCount.app_id == app_id, EventCount.minute >= start)
-    query = select(EventCount.minute, EventCount.status, EventCount.count).where(*where)
-    return [
-        (int(_aware(minute).timestamp()) // step * step, status, int(total))
-        for minute, status, total in db.session.execute(query)
-    ]
-
-
 def bucket_query(app_id: uuid.UUID, start: datetime, step: int) -> Select:
     """Build PostgreSQL's query summing the counters into buckets of `step` seconds."""
     bucket = func.floor(func.extract("epoch", EventCount.minute) / step) * step
@@ -137,7 +64,3 @@ def bucket_query(app_id: uuid.UUID, start: datetime, step: int) -> Select:
 
 def _minute(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -8,10 +8,11 @@ import logging
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+from celery import current_app as current_celery
 from celery import shared_task
 from flask import current_app
 
-from app.store import rollups
+from app.store import rollup_marks, rollups
 from app.worker.alerting import alert_new_groups
 from app.worker.digests import send_digests
 from app.worker.maintenance import maintain
@@ -33,8 +34,12 @@ DAILY_TRAFFIC = timedelta(hours=25)
 def batch_process_events(app_id: str, hours: float = 24) -> dict:
     """Recompute an app's rollups and error groups for the last `hours`; alert new groups."""
     try:
-        result = rollups.roll_up(uuid.UUID(app_id), hours)
+        now = datetime.now(UTC)
+        result = rollups.roll_up(uuid.UUID(app_id), hours, now=now)
         if "skipped" not in result:
+            # The dashboard reads these hours from the rollups from now on.
+            start = now - timedelta(hours=hours)
+            rollup_marks.record_run(current_celery.backend, uuid.UUID(app_id), start, now)
             result["alerts"] = alert_new_groups(uuid.UUID(app_id))
         return result
     except Exception:

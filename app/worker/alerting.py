@@ -25,6 +25,7 @@ def alert_new_groups(app_id: uuid.UUID) -> dict:
         return {"groups": 0, "mails": 0, "webhooks": 0}
     app = db.session.get(App, app_id)
     links = app_links(app_id)
+    groups = with_example_links(app_id, groups)
     mailed = 0
     for email in alerts.recipients(app_id, "alerts"):
         subject = f"{app.name}: {len(groups)} new validation error{'s' if len(groups) > 1 else ''}"
@@ -48,6 +49,21 @@ def queue_webhook(delivery_id: int) -> None:
         celery_client.app.send_task(WEBHOOK_TASK, args=(delivery_id,))
     except Exception:
         log.exception("could not queue webhook delivery %s", delivery_id)
+
+
+def with_example_links(app_id: uuid.UUID, groups: list[dict]) -> list[dict]:
+    """The groups, each with `example_link` to its example event's page when it has one."""
+    return [
+        {
+            **group,
+            "example_link": notifications.absolute(
+                "dashboard.event_detail", app_id=app_id, event_id=group["example_event_id"]
+            )
+            if group.get("example_event_id")
+            else None,
+        }
+        for group in groups
+    ]
 
 
 def app_links(app_id: uuid.UUID) -> dict[str, str]:

@@ -42,6 +42,7 @@ from celery.worker import strategy as celery_strategy
 from kombu.serialization import loads, prepare_accept_content
 
 import celery_config
+from app.store import newest_events
 from app.store.events import AlreadyStored, store_all_new
 from app.worker.tasks import unpack_records
 
@@ -231,9 +232,10 @@ def store_group(jobs: list[tuple[str, bytes, str, str]]) -> bool:
         (task_id, _records(_decode(body, content_type, encoding, accept)[0][0]))
         for task_id, body, content_type, encoding in jobs
     ]
+    stored = [record for _task_id, records in per_message for record in records]
     with celery_app.flask_app.app_context():
         try:
-            store_all_new([record for _task_id, records in per_message for record in records])
+            store_all_new(stored)
         except Exception as exc:  # any failure: each message gets its retries, then parks
             level = logging.INFO if isinstance(exc, AlreadyStored) else logging.WARNING
             log.log(level, "group of %d message(s) goes message by message: %r", len(jobs), exc)
@@ -243,9 +245,13 @@ def store_group(jobs: list[tuple[str, bytes, str, str]]) -> bool:
         for task_id, records in per_message
     ]
     backend = celery_app.backend
+    newest = newest_events.newest_per_app(stored)
     try:
         if hasattr(backend, "store_results"):  # one round trip for them all
-            backend.store_results(outcomes, states.SUCCESS)
+            # ...with the live pages' newest ids: one command per app of the group.
+            backend.store_results(
+                outcomes, states.SUCCESS, also=partial(newest_events.queue_raises, newest=newest)
+            )
         else:
             for task_id, outcome in outcomes:
                 backend.store_result(task_id, outcome, states.SUCCESS)

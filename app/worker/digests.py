@@ -10,7 +10,7 @@ from app.auth import notifications
 from app.extensions import db
 from app.models import App
 from app.store import alerts, digests
-from app.worker.alerting import app_links
+from app.worker.alerting import app_links, with_example_links
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ def send_digest(app_id: uuid.UUID, day: date) -> int:
         return 0
     app = db.session.get(App, app_id)
     links = app_links(app_id)
+    for kind in ("new_groups", "recurring_groups"):
+        summary[kind] = with_example_links(app_id, summary.get(kind) or [])
     queued = 0
     for email in members:
         queued += notifications.send(

@@ -144,6 +144,33 @@
     });
   });
 
+  // The version pickers list the saved versions of the name in the editor: previous vs latest.
+  function fillVersions() {
+    const name = nameInput.value.trim();
+    const pickers = [document.getElementById("diff-from"), document.getElementById("diff-to")];
+    const button = document.getElementById("diff");
+    const hint = document.getElementById("diff-hint");
+    if (!name) return;
+    fetch(api + "/" + encodeURIComponent(name) + "/versions", { credentials: "same-origin" })
+      .then(function (answer) { return answer.ok ? answer.json() : { versions: [] }; })
+      .then(function (body) {
+        const numbers = body.versions.map(function (v) { return v.version; }); // newest first
+        pickers.forEach(function (picker, which) {
+          picker.replaceChildren();
+          numbers.forEach(function (number) {
+            const option = document.createElement("option");
+            option.value = String(number);
+            option.textContent = "v" + number;
+            picker.appendChild(option);
+          });
+          picker.selectedIndex = which === 0 ? Math.min(1, numbers.length - 1) : 0;
+        });
+        button.disabled = numbers.length === 0;
+        hint.hidden = numbers.length > 0;
+      });
+  }
+  nameInput.addEventListener("change", fillVersions);
+
   document.getElementById("diff").addEventListener("click", function () {
     const out = document.getElementById("diff-result");
     const name = nameInput.value.trim();

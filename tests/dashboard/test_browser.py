@@ -286,3 +286,45 @@ def test_screenshots_of_every_page_at_desktop_and_phone_width(app, team, live_ur
         page.keyboard.press("Tab")
         outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
         assert outline == "solid"  # keyboard focus is visible
+
+
+def test_the_diff_offers_the_saved_versions_and_the_system_table_fits_a_phone(
+    app, team, live_url, signed_in_page
+):
+    from app.models import App
+    from app.store import catalog
+
+    with app.app_context():
+        target = App.lookup(team["app_id"])
+        for required in (["userId"], ["userId", "method"], ["userId", "method", "at"]):
+            catalog.set_schema(target, "user_login", {**USER_LOGIN_SCHEMA, "required": required})
+        catalog.set_schema(target, "screen_view", {"type": "object"})
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width in WIDTHS:
+        page = signed_in_page(width)
+        page.goto(f"{live_url}/apps/{team['app_id']}/schemas?event=user_login")
+        # Previous against latest by default, chosen from the saved versions.
+        assert page.locator("#diff-to option").all_text_contents() == ["v3", "v2", "v1"]
+        expect(page.locator("#diff-from")).to_have_value("2")
+        expect(page.locator("#diff-to")).to_have_value("3")
+        page.click("#diff")
+        expect(page.locator("#diff-result .add").last).to_contain_text('"at"')
+        page.locator("#diff-result").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / f"plan-diff-{width}.png"), full_page=True)
+        page.fill("#event-name", "screen_view")
+        page.dispatch_event("#event-name", "change")
+        expect(page.locator("#diff-from option")).to_have_text(["v1"])
+
+        page.goto(f"{live_url}/system")
+        expect(page.locator("#queues")).to_contain_text("batch_processing")
+        sideways = page.evaluate(
+            "(() => { const w = document.querySelector('#queues').parentElement;"
+            " return w.scrollWidth - w.clientWidth; })()"
+        )
+        assert sideways <= 0, f"the queue table scrolls sideways by {sideways}px at {width}px"
+        if width < 700:  # stacked: every value carries its column's name
+            label = page.locator("#queues td").first.evaluate(
+                "td => getComputedStyle(td, '::before').content"
+            )
+            assert label == '"Queue"'
+        page.screenshot(path=str(ARTIFACTS / f"system-{width}.png"), full_page=True)

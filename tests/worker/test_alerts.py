@@ -67,6 +67,10 @@ def test_a_new_group_alerts_once_by_mail_and_signed_webhook(
     mail = smtp_sink.wait_for(subscribed, "new validation error")
     text = mail.get_body(("plain",)).get_content()
     assert "/userId" in text and event["id"] in text and "opt-out" in text
+    # The example links to its event's detail page, in both parts of the mail.
+    detail = f"/apps/{target['id']}/events/{event['id']}"
+    assert detail in text
+    assert f'href="http://127.0.0.1:8000{detail}"' in mail.get_body(("html",)).get_content()
     wait_for(lambda: receiver.requests, timeout=30)
     headers, body = receiver.requests[0]
     assert verify_signature(secret, headers, body)

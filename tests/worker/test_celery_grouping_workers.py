@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 import orjson
+import uuid_utils
 from celery import states
 from sqlalchemy import func, select
 
@@ -103,3 +104,31 @@ def test_a_group_holding_a_stored_record_falls_back_and_stores_everything_once(
     assert rows == counted == 20
     assert _result(app, records[7]["id"])[1] == {"received": 1, "stored": 0, "duplicates": 1}
     assert _result(app, records[0]["id"])[1] == {"received": 1, "stored": 1, "duplicates": 0}
+
+
+def test_storage_raises_each_apps_newest_id_for_the_live_polls(
+    app, make_tracked_app, default_worker
+):
+    from app.store.newest_events import KEY_PREFIX
+
+    targets = [make_tracked_app()["id"] for _ in range(2)]
+    records = [
+        make_record(target, id=str(uuid_utils.uuid7()), status="unplanned")
+        for _ in range(10)
+        for target in targets
+    ]
+    _push_together(app, [("process_event_async", (r,), r["id"]) for r in records])
+
+    backend = app.extensions["celery"].backend
+    for target in targets:
+        newest = max(r["id"] for r in records if r["app_id"] == target)
+        wait_for(
+            lambda t=target, n=newest: backend.client.get(KEY_PREFIX + t) == n.encode(), timeout=30
+        )
+        assert 0 < backend.client.ttl(KEY_PREFIX + target) <= 120
+    # An older id stored later (a slower worker) never lowers it.
+    older = make_record(targets[0], id=str(uuid.UUID(int=uuid.UUID(records[0]["id"]).int - 1)))
+    _push_together(app, [("process_event_async", (older,), older["id"])])
+    wait_for(lambda: _stored(app, targets[0])[0] == 11, timeout=30)
+    newest = max(r["id"] for r in records if r["app_id"] == targets[0])
+    assert backend.client.get(KEY_PREFIX + targets[0]) == newest.encode()

@@ -54,6 +54,7 @@ def test_digest_counts_and_who_gets_it(
     text = mail.get_body(("plain",)).get_content()
     assert "6 events: 3 valid, 2 invalid, 1 unplanned." in text
     assert "New errors:" in text and "type at /userId, 2 event(s)" in text
+    assert f"example event: http://127.0.0.1:8000/apps/{broken['id']}/events/" in text
     assert "notifications/opt-out?kind=digest" in text
     assert "2 invalid events" in mail["Subject"]
 
