@@ -158,7 +158,7 @@ class DashboardReader(HttpUser):
         if VIEWER.get("pending") is not None:
             VIEWER["pending"].join()
         self.client.cookies.set(VIEWER["name"], VIEWER["cookie"])
-        self.cursor: str | None = None
+        self.page = workload.LivePoll()
         self.polls = 0
         self.base = f"/api/apps/{TARGET['app_id']}"
         with self.client.get(
@@ -171,10 +171,9 @@ class DashboardReader(HttpUser):
     @task
     def poll(self) -> None:
         self.polls += 1
-        params = {"after": self.cursor} if self.cursor else {}
         with self.client.get(
             f"{self.base}/events",
-            params=params,
+            params=self.page.params(),
             name="/api/apps/[app_id]/events?after=",
             catch_response=True,
         ) as response:
@@ -182,7 +181,7 @@ class DashboardReader(HttpUser):
             if response.status_code != 200 or body is None or "events" not in body:
                 _unexpected(response, "200 with events")
             else:
-                self.cursor = body["cursor"] or self.cursor
+                self.page.answered(body)
         if self.polls % STATS_EVERY_POLLS == 0:
             self.stats()
 

@@ -30,6 +30,7 @@ from bench.million import counters_sql, events_sql
 from bench.phases import HIGH, _measure, _warm_up
 from bench.settings import ROOT
 from bench.stack import log
+from bench.workload import LivePoll
 
 # BENCH_VIEWERS=0 measures the phase's own noise: the same two runs without pages.
 VIEWERS = int(os.environ.get("BENCH_VIEWERS", 20))
@@ -59,7 +60,7 @@ def _session(base: str, cookie: dict) -> requests.Session:
 
 
 class LivePages:
-    """Threads that each poll /api/apps/<id>/events?after=<cursor> once a second."""
+    """Threads that each poll /api/apps/<id>/events once a second, as a live page does."""
 
     def __init__(self, base: str, app_id: str, cookie: dict, count: int) -> None:
         self.url = f"{base}/api/apps/{app_id}/events"
@@ -72,18 +73,16 @@ class LivePages:
 
     def _poll(self) -> None:
         session = _session(self.url, self.cookie)
-        cursor = None
+        page = LivePoll()
         while not self.stop_event.is_set():
             started = time.monotonic()
             try:
-                answer = session.get(
-                    self.url, params={"after": cursor} if cursor else {}, timeout=5
-                )
+                answer = session.get(self.url, params=page.params(), timeout=5)
                 body = answer.json()
                 if answer.status_code != 200:
                     self.failures += 1
                 else:
-                    cursor = body["cursor"] or cursor
+                    page.answered(body)
             except (requests.RequestException, ValueError):
                 self.failures += 1
             elapsed = time.monotonic() - started

@@ -151,3 +151,31 @@ def write_lua_templates(path: Path, count: int = 200, seed: int = 7) -> Path:
     rng.shuffle(templates)
     path.write_text("return {\n" + ",\n".join(templates) + "\n}\n")
     return path
+
+
+class LivePoll:
+    """What an open live page sends (static/js/live.js): the events after its newest row
+    minus a look-back, with the storage mark of its last answer (so that the server can
+    answer an idle poll without a query); every FORCED_QUERY_EVERY polls, no mark."""
+
+    LOOKBACK_MS = 10_000
+    FORCED_QUERY_EVERY = 10
+    NO_EVENT = "00000000-0000-0000-0000-000000000000"
+
+    def __init__(self) -> None:
+        self.cursor: str | None = None
+        self.mark: str | None = None
+        self.polls = 0
+
+    def params(self) -> dict:
+        self.polls += 1
+        cursor = uuid.UUID(self.cursor or self.NO_EVENT)
+        moment = (cursor.int >> 80) - self.LOOKBACK_MS
+        after = str(uuid.UUID(int=moment << 80)) if moment > 0 else str(cursor)
+        forced = self.polls % self.FORCED_QUERY_EVERY == 0
+        return {"after": after, **({"mark": self.mark} if self.mark and not forced else {})}
+
+    def answered(self, body: dict) -> None:
+        self.mark = body.get("mark")
+        if body["events"] and (self.cursor is None or body["events"][0]["id"] > self.cursor):
+            self.cursor = body["events"][0]["id"]

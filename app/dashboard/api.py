@@ -14,7 +14,7 @@ from flask_login import current_user
 
 from app.dashboard.access import member_app_or_404, polled_app_id_or_404
 from app.ingest.errors import error_response
-from app.store import event_queries, newest_events, range_errors, range_stats
+from app.store import event_queries, live_marks, range_errors, range_stats
 from app.store.event_queries import BadFilter
 from app.store.ranges import UnknownRange, time_range
 
@@ -59,20 +59,21 @@ def events(app_id: uuid.UUID) -> Response:
         # A search reads payloads: bound it to a day unless a range is asked for.
         since = time_range(SEARCH_DEFAULT_RANGE).start()
     wanted = event_queries.parse_filter(request.args, since=since)
-    known = newest_events.nothing_after(app_id, wanted.after) if polling else False
-    if known:
-        # Nothing stored after the cursor at all, so nothing matches any filter either.
-        return jsonify(events=[], cursor=str(wanted.after), next_before=None, limit=wanted.limit)
-    found = event_queries.stream(app_id, wanted)
-    if known is None and not found and event_queries.is_unfiltered(wanted):
-        newest_events.seed(app_id, wanted.after)  # so the next polls skip the query
-    rows = [event_queries.as_row(event) for event in found]
+    # Read before the query: a commit during it changes the mark for the next poll.
+    mark = live_marks.current(app_id) if polling else None
+    if mark is not None and request.args.get("mark") == mark:
+        # Nothing stored for the app since the page's last answer: nothing for any filter.
+        return jsonify(
+            events=[], cursor=str(wanted.after), next_before=None, limit=wanted.limit, mark=mark
+        )
+    rows = [event_queries.as_row(event) for event in event_queries.stream(app_id, wanted)]
     return jsonify(
         events=rows,
         # The live page polls with after=cursor; a full page means it may have missed some.
         cursor=rows[0]["id"] if rows else (str(wanted.after) if wanted.after else None),
         next_before=rows[-1]["id"] if len(rows) == wanted.limit else None,
         limit=wanted.limit,
+        mark=mark,
     )
 
 

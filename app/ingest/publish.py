@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.ingest.kombu_publish import Send
 from app.ops import metrics
-from app.store import newest_events
+from app.store import live_marks
 from app.store.events import store_events
 from celery_config import STORE_BATCH_TASK, STORE_EVENT_TASK
 
@@ -92,7 +92,7 @@ class StoreInline:
         records = [args[0]] if task_name == STORE_EVENT_TASK else orjson.loads(args[0])
         stored = store_events(records)  # a failure takes the degraded path, then 503
         if stored:
-            newest_events.remember(self.celery_app.backend, records)
+            live_marks.record_stored(self.celery_app.backend, records)
         result = {"received": len(records), "stored": stored, "duplicates": len(records) - stored}
         try:
             self.celery_app.backend.store_result(task_id, result, states.SUCCESS)

@@ -37,13 +37,6 @@ class StreamFilter:
     limit: int = DEFAULT_LIMIT
 
 
-def is_unfiltered(wanted: StreamFilter) -> bool:
-    """True when only the cursor and the page size narrow the stream."""
-    return not (
-        wanted.status or wanted.event_name or wanted.search or wanted.before or wanted.since
-    )
-
-
 def parse_filter(args: dict, since: datetime | None = None) -> StreamFilter:
     """Build a StreamFilter from query-string arguments; raise BadFilter with the reason."""
     status = args.get("status") or None

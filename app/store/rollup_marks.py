@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from app.store.newest_events import results_store
+from app.store.live_marks import results_store
 from app.store.rollups import HOUR, as_utc, floor_hour
 
 log = logging.getLogger(__name__)

@@ -42,7 +42,7 @@ from celery.worker import strategy as celery_strategy
 from kombu.serialization import loads, prepare_accept_content
 
 import celery_config
-from app.store import newest_events
+from app.store import live_marks
 from app.store.events import AlreadyStored, store_all_new
 from app.worker.tasks import unpack_records
 
@@ -245,12 +245,12 @@ def store_group(jobs: list[tuple[str, bytes, str, str]]) -> bool:
         for task_id, records in per_message
     ]
     backend = celery_app.backend
-    newest = newest_events.newest_per_app(stored)
+    app_ids = live_marks.apps_of(stored)
     try:
         if hasattr(backend, "store_results"):  # one round trip for them all
-            # ...with the live pages' newest ids: one command per app of the group.
+            # ...with the live pages' marks: one command per app of the group.
             backend.store_results(
-                outcomes, states.SUCCESS, also=partial(newest_events.queue_raises, newest=newest)
+                outcomes, states.SUCCESS, also=partial(live_marks.queue_changes, app_ids=app_ids)
             )
         else:
             for task_id, outcome in outcomes:

@@ -9,7 +9,7 @@ from celery import Task, shared_task
 from celery.exceptions import Reject
 from flask import current_app
 
-from app.store import newest_events
+from app.store import live_marks
 from app.store.events import store_events
 from app.worker import dead_letter
 from app.worker.mail import MAIL_MAX_RETRIES, build_message, deliver, is_transient
@@ -62,7 +62,7 @@ def _store_or_retry(task: Task, records: list[dict]) -> dict:
         log.warning("storage failed (%r); retry in %.1fs", exc, countdown)
         raise _retry_or_requeue(task, exc, countdown) from exc
     if stored:
-        newest_events.remember(task.app.backend, records)  # for the live pages' polls
+        live_marks.record_stored(task.app.backend, records)  # for the live pages' polls
     return {"received": len(records), "stored": stored, "duplicates": len(records) - stored}
 
 

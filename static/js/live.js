@@ -1,5 +1,8 @@
-// The live stream: poll the cursor (events newer than the newest shown) once a second.
+// The live stream: poll for events newer than the newest shown, once a second.
 // One short request per second per open page; nothing is held open on the server.
+// Each poll looks back LOOKBACK_MS before the newest row (storage processes may commit
+// out of order: an event can be stored after a newer one) and merges by id; it sends the
+// storage mark of the last answer, so the server answers an idle poll without a query.
 (function () {
   "use strict";
   const form = document.getElementById("filters");
@@ -11,9 +14,14 @@
   const detailBase = form.dataset.detailBase;
   const MAX_ROWS = 200;
   const POLL_MS = 1000;
+  const LOOKBACK_MS = 10000;
+  const FORCED_QUERY_EVERY = 10; // polls; a lost mark change cannot hide events for long
+  const NO_EVENT = "00000000-0000-0000-0000-000000000000"; // the cursor of an empty page
   let paused = false;
   let inFlight = false;
   let cursor = rows.firstElementChild ? rows.firstElementChild.dataset.id : null;
+  let mark = null;
+  let polls = 0;
 
   // Filters come from the address (links from the overview) and go back into it.
   const params = new URLSearchParams(window.location.search);
@@ -71,6 +79,22 @@
     const fragment = document.createDocumentFragment();
     events.forEach(function (event) { fragment.appendChild(rowFor(event)); });
     rows.insertBefore(fragment, rows.firstChild);
+    trim();
+  }
+
+  // Put events the page does not show yet in their place (newest id first).
+  function merge(events) {
+    const shown = new Set(Array.from(rows.children, function (row) { return row.dataset.id; }));
+    events.slice().reverse().forEach(function (event) {
+      if (shown.has(event.id)) return;
+      let next = rows.firstElementChild;
+      while (next && next.dataset.id > event.id) next = next.nextElementSibling;
+      rows.insertBefore(rowFor(event), next);
+    });
+    trim();
+  }
+
+  function trim() {
     while (rows.children.length > MAX_ROWS) rows.removeChild(rows.lastChild);
     noEvents.hidden = rows.children.length > 0;
     if (window.lvdLocalize) window.lvdLocalize(rows);
@@ -86,15 +110,33 @@
     });
   }
 
+  // The smallest UUIDv7 of LOOKBACK_MS before the id's moment (ids order by time).
+  function lookBack(id) {
+    const moment = parseInt(id.slice(0, 8) + id.slice(9, 13), 16) - LOOKBACK_MS;
+    if (!(moment > 0)) return id;
+    const hex = moment.toString(16).padStart(12, "0");
+    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-0000-0000-000000000000";
+  }
+
   function poll() {
     if (paused || inFlight || document.hidden) return;
     inFlight = true;
-    fetchEvents({ after: cursor })
+    polls += 1;
+    const known = polls % FORCED_QUERY_EVERY === 0 ? null : mark;
+    fetchEvents({ after: lookBack(cursor || NO_EVENT), mark: known })
       .then(function (body) {
+        mark = body.mark || null;
         if (body.events.length) {
-          cursor = body.events[0].id;
-          // A full page means more arrived than one poll shows: start again from the newest.
-          show(body.events, body.events.length === body.limit);
+          const shownNewest = cursor;
+          if (!cursor || body.events[0].id > cursor) cursor = body.events[0].id;
+          // A full page that stops short of the page's newest row means more arrived than
+          // one poll shows: start again from the newest. Otherwise merge.
+          const oldest = body.events[body.events.length - 1].id;
+          if (body.events.length === body.limit && (!shownNewest || oldest > shownNewest)) {
+            show(body.events, true);
+          } else {
+            merge(body.events);
+          }
         }
         state.textContent = "Live";
         state.className = "pill live";
@@ -106,7 +148,11 @@
   function reload() {
     inFlight = true;
     fetchEvents({})
-      .then(function (body) { cursor = body.events.length ? body.events[0].id : null; show(body.events, true); })
+      .then(function (body) {
+        cursor = body.events.length ? body.events[0].id : null;
+        mark = null;
+        show(body.events, true);
+      })
       .catch(function (error) { state.textContent = error.message; state.className = "pill warn"; })
       .finally(function () { inFlight = false; });
   }

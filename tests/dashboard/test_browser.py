@@ -9,10 +9,18 @@ import uuid
 from pathlib import Path
 
 import pytest
+import uuid_utils
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
-from tests.support import PROJECT_ROOT, USER_LOGIN_SCHEMA, free_port, stored_events, wait_for
+from tests.support import (
+    PROJECT_ROOT,
+    USER_LOGIN_SCHEMA,
+    free_port,
+    make_record,
+    stored_events,
+    wait_for,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
@@ -104,6 +112,30 @@ def test_the_live_page_shows_new_events_by_itself_and_pause_holds_them(
     expect(page.locator(f'tr[data-id="{held["event_id"]}"]')).to_be_visible(timeout=3000)
     ids = page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
     assert ids[:2] == [held["event_id"], first["event_id"]]  # newest first
+
+
+def test_an_event_stored_after_a_newer_one_still_appears_in_its_place(
+    app, team, live_url, signed_in_page
+):
+    """Storage processes can commit out of order: an event made first and stored last
+    (an older id) appears on an open page too, below the newer row."""
+    from app.store import live_marks
+    from app.store.events import store_events
+
+    early_id = str(uuid_utils.uuid7())
+    [newer] = stored_events(app, team["app_id"], [{"event_name": "stored_first"}])
+    page = signed_in_page()
+    page.goto(f"{live_url}/apps/{team['app_id']}/live")
+    expect(page.locator(f'tr[data-id="{newer}"]')).to_be_visible()
+    page.wait_for_timeout(1500)  # the page has polled and holds the app's mark
+
+    record = make_record(team["app_id"], id=early_id, event_name="stored_last")
+    with app.app_context():
+        store_events([record])
+        live_marks.record_stored(app.extensions["celery"].backend, [record])
+    expect(page.locator(f'tr[data-id="{early_id}"]')).to_be_visible(timeout=3000)
+    ids = page.locator("#rows tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    assert ids == [newer, early_id]
 
 
 def test_an_invalid_event_opens_with_its_error_path_highlighted(

@@ -1,6 +1,7 @@
-"""An open live page's poll: with nothing new it answers from Redis without PostgreSQL,
-with or without filters; anything newer, an unknown newest id or an unreachable Redis
-goes to the database. Polls do not rewrite the session cookie."""
+"""An open live page's poll: while the app's storage mark is unchanged it answers from
+Redis without PostgreSQL, with or without filters; a changed mark (a commit, even of an
+older id), an unreachable Redis or a missing mark goes to the database. Polls do not
+rewrite the session cookie."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import uuid
 
 import pytest
 import redis
+import uuid_utils
 from sqlalchemy import event
 
 from app.extensions import db
-from app.store import newest_events
-from tests.support import stored_events
+from app.store import live_marks
+from app.store.events import store_events
+from tests.support import make_record, stored_events
 
 
 @pytest.fixture
@@ -30,10 +33,11 @@ def statements(app):
     event.remove(engine, "before_cursor_execute", record)
 
 
-def _remember(app, app_id: str, event_id: str) -> None:
+def _record_stored(app, app_id: str, event_id: str) -> None:
+    """What storage does after its commit: change the app's mark."""
     with app.app_context():
         backend = app.extensions["celery"].backend
-        newest_events.remember(backend, [{"app_id": app_id, "id": event_id}])
+        live_marks.record_stored(backend, [{"app_id": app_id, "id": event_id}])
 
 
 def _poll(web, app_id: str, **params) -> dict:
@@ -54,45 +58,75 @@ def _poll_without_cookie(web, app_id: str, **params) -> dict:
 def test_an_idle_poll_answers_without_the_database(app, team, statements):
     app_id, owner = team["app_id"], team["owner"]
     older, newest = stored_events(app, app_id, [{}, {"status": "unplanned"}])
-    _remember(app, app_id, newest)
-    _poll(owner, app_id, after=older)  # the first poll checks the membership
-    for params in ({"after": newest}, {"after": newest, "status": "invalid", "q": "x"}):
+    first = _poll(owner, app_id, after=older)  # checks the membership, reads the mark
+    assert [e["id"] for e in first["events"]] == [newest] and first["mark"]
+    for params in ({"after": newest}, {"after": older, "status": "invalid", "q": "x"}):
         statements.clear()
-        body = _poll_without_cookie(owner, app_id, **params)
-        assert body["events"] == [] and body["cursor"] == newest
+        body = _poll_without_cookie(owner, app_id, mark=first["mark"], **params)
+        assert body["events"] == [] and body["mark"] == first["mark"]
         assert not [s for s in statements if "events" in s], statements
         # Only the session's user is loaded; the membership is remembered briefly.
         assert len(statements) <= 1, statements
 
-    body = _poll(owner, app_id, after=older)
-    assert [e["id"] for e in body["events"]] == [newest]
+    # Stored since: the mark changed, so the poll asks the database and finds it.
+    [later] = stored_events(app, app_id, [{}])
+    _record_stored(app, app_id, later)
+    body = _poll(owner, app_id, after=newest, mark=first["mark"])
+    assert [e["id"] for e in body["events"]] == [later] and body["mark"] != first["mark"]
 
 
-def test_without_a_known_newest_id_the_poll_asks_the_database(app, team, statements, monkeypatch):
+def test_an_event_committed_late_with_an_older_id_reaches_a_looking_back_poll(app, team):
+    """Two storage processes can commit out of order: the later commit holds the older
+    id. Its mark change makes the next poll query, from a cursor that looks back."""
+    app_id, owner = team["app_id"], team["owner"]
+    early_id = str(uuid_utils.uuid7())  # made at ingest first...
+    [newer] = stored_events(app, app_id, [{}])
+    _record_stored(app, app_id, newer)
+    shown = _poll(owner, app_id, after=str(uuid.UUID(int=0)))
+    assert [e["id"] for e in shown["events"]] == [newer]
+
+    with app.app_context():  # ...and stored last
+        store_events([make_record(app_id, id=early_id, status="unplanned")])
+    _record_stored(app, app_id, early_id)
+    look_back = _id_floor(uuid.UUID(newer), seconds=10)
+    body = _poll(owner, app_id, after=look_back, mark=shown["mark"])
+    assert [e["id"] for e in body["events"]] == [newer, early_id]
+
+
+def _id_floor(event_id: uuid.UUID, seconds: float) -> str:
+    """The smallest UUIDv7 of `seconds` before the id's moment (as static/js/live.js does)."""
+    moment = (event_id.int >> 80) - int(seconds * 1000)
+    return str(uuid.UUID(int=moment << 80))
+
+
+def test_without_redis_the_poll_asks_the_database(app, team, statements, monkeypatch):
+    app_id, owner = team["app_id"], team["owner"]
+    older, newest = stored_events(app, app_id, [{}, {}])
+    mark = _poll(owner, app_id, after=older)["mark"]
+    dead = redis.Redis(port=1, socket_connect_timeout=0.2)
+    monkeypatch.setitem(app.extensions, "live_marks_reader", dead)
+    statements.clear()
+    body = _poll(owner, app_id, after=older, mark=mark)
+    assert [e["id"] for e in body["events"]] == [newest] and body["mark"] is None
+    assert [s for s in statements if "FROM events" in s]
+
+
+def test_a_mark_that_expired_is_never_recreated_at_an_old_value(app, team):
     app_id, owner = team["app_id"], team["owner"]
     [only] = stored_events(app, app_id, [{}])
-    statements.clear()
-    assert _poll(owner, app_id, status="invalid", after=only)["events"] == []
-    assert [s for s in statements if "FROM events" in s]
-    statements.clear()
-    assert _poll(owner, app_id, after=only)["events"] == []
-    assert [s for s in statements if "FROM events" in s]
-    # That unfiltered answer seeded the newest id: the next poll needs no query.
-    statements.clear()
-    assert _poll(owner, app_id, after=only)["events"] == []
-    assert not [s for s in statements if "FROM events" in s]
-
-    later = stored_events(app, app_id, [{}])  # stored without raising the newest id
-    assert _poll(owner, app_id, after=only)["events"] == []  # within the key's expiry
-    dead = redis.Redis(port=1, socket_connect_timeout=0.2)
-    monkeypatch.setitem(app.extensions, "newest_events_reader", dead)
-    assert [e["id"] for e in _poll(owner, app_id, after=only)["events"]] == later
+    marks = set()
+    with app.app_context():
+        client = live_marks.results_store()
+        for _ in range(5):
+            marks.add(_poll(owner, app_id, after=only)["mark"])
+            client.delete(live_marks.KEY_PREFIX + app_id)  # expired, or Redis flushed
+    assert len(marks) == 5
 
 
 def test_a_stranger_polling_with_a_cursor_gets_404(app, team):
     app_id = team["app_id"]
     [only] = stored_events(app, app_id, [{}])
-    _remember(app, app_id, only)
+    _record_stored(app, app_id, only)
     answer = team["stranger"].get(f"/api/apps/{app_id}/events?after={only}")
     assert answer.status_code == 404
     assert team["stranger"].get(f"/api/apps/{uuid.uuid4()}/events?after={only}").status_code == 404

@@ -138,5 +138,5 @@ def test_a_missing_or_unreachable_mark_means_counters(app, results_store, monkey
     app_id = uuid.uuid4()
     assert rollup_marks.complete_hours(app_id) is None
     dead = redis.Redis(port=1, socket_connect_timeout=0.2)
-    monkeypatch.setitem(app.extensions, "newest_events_reader", dead)
+    monkeypatch.setitem(app.extensions, "live_marks_reader", dead)
     assert rollup_marks.complete_hours(app_id) is None

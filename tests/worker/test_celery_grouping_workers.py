@@ -106,29 +106,28 @@ def test_a_group_holding_a_stored_record_falls_back_and_stores_everything_once(
     assert _result(app, records[0]["id"])[1] == {"received": 1, "stored": 1, "duplicates": 0}
 
 
-def test_storage_raises_each_apps_newest_id_for_the_live_polls(
-    app, make_tracked_app, default_worker
-):
-    from app.store.newest_events import KEY_PREFIX
+def test_storage_changes_each_apps_mark_for_the_live_polls(app, make_tracked_app, default_worker):
+    """Every stored group changes its apps' marks, an older id stored later included (the
+    page's poll then looks back for it)."""
+    from app.store.live_marks import KEY_PREFIX, MARK_TTL_SECONDS
 
     targets = [make_tracked_app()["id"] for _ in range(2)]
+    backend = app.extensions["celery"].backend
+    before = {t: backend.client.get(KEY_PREFIX + t) for t in targets}
     records = [
         make_record(target, id=str(uuid_utils.uuid7()), status="unplanned")
         for _ in range(10)
         for target in targets
     ]
     _push_together(app, [("process_event_async", (r,), r["id"]) for r in records])
-
-    backend = app.extensions["celery"].backend
     for target in targets:
-        newest = max(r["id"] for r in records if r["app_id"] == target)
-        wait_for(
-            lambda t=target, n=newest: backend.client.get(KEY_PREFIX + t) == n.encode(), timeout=30
-        )
-        assert 0 < backend.client.ttl(KEY_PREFIX + target) <= 120
-    # An older id stored later (a slower worker) never lowers it.
+        wait_for(lambda t=target: _stored(app, t)[0] == 10, timeout=30)
+        wait_for(lambda t=target: backend.client.get(KEY_PREFIX + t) != before[t], timeout=30)
+        assert 0 < backend.client.ttl(KEY_PREFIX + target) <= MARK_TTL_SECONDS
+
+    # An older id stored later (a slower worker) changes the mark too.
+    seen = backend.client.get(KEY_PREFIX + targets[0])
     older = make_record(targets[0], id=str(uuid.UUID(int=uuid.UUID(records[0]["id"]).int - 1)))
     _push_together(app, [("process_event_async", (older,), older["id"])])
     wait_for(lambda: _stored(app, targets[0])[0] == 11, timeout=30)
-    newest = max(r["id"] for r in records if r["app_id"] == targets[0])
-    assert backend.client.get(KEY_PREFIX + targets[0]) == newest.encode()
+    wait_for(lambda: backend.client.get(KEY_PREFIX + targets[0]) != seen, timeout=30)
