@@ -20,7 +20,7 @@ app = create_app()
 with app.app_context():
     upgrade(directory=str(PROJECT_ROOT / "migrations"))
     from app.models import App
-    from app.store import catalog, retention, revalidation, rollups
+    from app.store import catalog, retention, revalidation, rollup_reads, rollups
     from app.store.events import store_events
 
     created, _ = catalog.create_app(f"measure-{uuid.uuid4().hex[:6]}")
@@ -56,7 +56,7 @@ with app.app_context():
         r = rollups.roll_up(created.id, hours=2)
         print(f"{label}: {time.perf_counter() - t:.2f} s, total {r['total']}")
     t = time.perf_counter()
-    rollups.rollup_series(created.id, now - timedelta(days=90), now, "day")
+    rollup_reads.rollup_series(created.id, now - timedelta(days=90), now, "day")
     print(f"rollup_series 90 days: {1000 * (time.perf_counter() - t):.1f} ms")
     catalog.set_schema(
         App.lookup(app_id),

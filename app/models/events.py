@@ -20,6 +20,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.extensions import db
 from app.models.types import JSONDocument, utcnow
 
+STATUSES = ("valid", "invalid", "unplanned")
+
 
 class Event(db.Model):
     """A stored event. On PostgreSQL partitioned by day of its UUIDv7 id (store/partitions.py)."""

@@ -11,7 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.models import DailyRollup, DigestSent, ErrorGroup, ErrorGroupHour
-from app.store.rollups import STATUSES, as_utc
+from app.models.events import STATUSES
+from app.store.rollups import as_utc
 
 TOP_GROUPS = 5
 

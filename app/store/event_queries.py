@@ -15,9 +15,9 @@ from sqlalchemy import Select, String, cast, select
 
 from app.extensions import db
 from app.models import Event
+from app.models.events import STATUSES
 from app.store.ranges import id_floor
 
-STATUSES = ("valid", "invalid", "unplanned")
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 

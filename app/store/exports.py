@@ -18,6 +18,7 @@ from sqlalchemy import func, select, tuple_, update
 
 from app.extensions import db
 from app.models import BackgroundJob, Event
+from app.models.events import STATUSES
 from app.store import jobs
 from app.store.rollups import as_utc
 
@@ -33,7 +34,6 @@ COLUMNS = (
     "errors",
     "payload",
 )
-STATUSES = ("valid", "invalid", "unplanned")
 
 
 def start_export(

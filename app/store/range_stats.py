@@ -20,11 +20,11 @@ from sqlalchemy import Select, func, select, union_all
 
 from app.extensions import db
 from app.models import DailyRollup, EventCount, HourlyRollup
+from app.models.events import STATUSES
 from app.store import rollup_marks
 from app.store.ranges import TimeRange
 from app.store.rollups import DAY, as_utc, floor_day, floor_minute
 
-STATUSES = ("valid", "invalid", "unplanned")
 # table, time column per source
 SOURCES = {
     "minute": (EventCount, EventCount.minute),

@@ -6,7 +6,8 @@ A run recomputes every whole UTC hour its window touches, from the per-minute co
 hours' rows. So a run is idempotent, and an event that arrives late for a past hour is
 counted by the next run whose window covers that hour (the hourly run looks 24 h back).
 Days are the sums of their hours. Writers take a per-app advisory lock
-(`app.store.locks`); a second concurrent run skips.
+(`app.store.locks`); a second concurrent run skips. Reads of the tables by step:
+`rollup_reads.py`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select, text, tuple_
+from sqlalchemy import delete, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
@@ -34,7 +35,6 @@ from app.store.locks import try_lock_for_transaction
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-STATUSES = ("valid", "invalid", "unplanned")
 # Long JSON paths are cut so a group's key stays within PostgreSQL's index row limit.
 MAX_PATH_CHARS = 1000
 MAX_KEYWORD_CHARS = 100
@@ -363,7 +363,7 @@ def _summary(
     for (_hour, key), group in group_hours.items():
         in_window[key] += group["count"]
     seen = [
-        {**_key_dict(key), "count": n, "first_seen": groups[key]["first_seen"].isoformat()}
+        {**key_dict(key), "count": n, "first_seen": groups[key]["first_seen"].isoformat()}
         for key, n in sorted(in_window.items(), key=lambda kv: (-kv[1], _key_order(kv[0])))
     ]
     return {
@@ -377,90 +377,7 @@ def _summary(
     }
 
 
-def rollup_series(
-    app_id: uuid.UUID, since: datetime, until: datetime, step: str = "day"
-) -> list[dict]:
-    """Return stored events per status for each hour or day in [since, until), from rollups.
-
-    `step` is "hour" or "day"; `since` is rounded down and `until` up to whole steps.
-    Every step is listed, empty ones with zeros: [{"at": datetime, "valid": n,
-    "invalid": n, "unplanned": n, "total": n}, ...], oldest first. Reads only
-    rollup_hourly / rollup_daily, so a 90-day range costs the same at any event volume.
-    Figures are as fresh as the last rollup run (a minute for apps with traffic).
-    """
-    if step not in STEPS:
-        raise ValueError(f"step must be one of {sorted(STEPS)}")
-    table, column = (
-        (HourlyRollup, HourlyRollup.hour) if step == "hour" else (DailyRollup, DailyRollup.day)
-    )
-    first = floor_hour(since) if step == "hour" else floor_day(since)
-    until = as_utc(until)
-    rows = db.session.execute(
-        select(column, table.status, func.sum(table.count))
-        .where(table.app_id == app_id, column >= first, column < until)
-        .group_by(column, table.status)
-    )
-    buckets: dict[datetime, dict[str, int]] = {}
-    moment = first
-    while moment < until:
-        buckets[moment] = dict.fromkeys(STATUSES, 0)
-        moment += STEPS[step]
-    for at, status, count in rows:
-        bucket = buckets.setdefault(as_utc(at), dict.fromkeys(STATUSES, 0))
-        bucket[status] = bucket.get(status, 0) + int(count)
-    return [
-        {"at": at, **bucket, "total": sum(bucket.values())}
-        for at, bucket in sorted(buckets.items())
-    ]
-
-
-def rollup_error_groups(
-    app_id: uuid.UUID, since: datetime, until: datetime, limit: int = 20
-) -> list[dict]:
-    """Return the error groups seen in [since, until), most frequent first, from rollups.
-
-    Each: {"id", "event_name", "schema_version", "path", "keyword", "count" (events in
-    the range), "first_seen" (ever), "last_seen" (in the range), "example_event_id",
-    "new" (first seen inside the range)}. Hours are whole: `since` is rounded down.
-    """
-    hourly = ErrorGroupHour
-    key_columns = (hourly.event_name, hourly.schema_version, hourly.path, hourly.keyword)
-    ranked = (
-        select(*key_columns, func.sum(hourly.count).label("n"), func.max(hourly.last_seen))
-        .where(
-            hourly.app_id == app_id, hourly.hour >= floor_hour(since), hourly.hour < as_utc(until)
-        )
-        .group_by(*key_columns)
-        .order_by(func.sum(hourly.count).desc(), *key_columns)
-        .limit(limit)
-    )
-    found = []
-    for name, version, path, keyword, count, last_seen in db.session.execute(ranked):
-        group = db.session.scalar(
-            select(ErrorGroup).where(
-                ErrorGroup.app_id == app_id,
-                ErrorGroup.event_name == name,
-                ErrorGroup.schema_version == version,
-                ErrorGroup.path == path,
-                ErrorGroup.keyword == keyword,
-            )
-        )
-        first_seen = as_utc(group.first_seen) if group else as_utc(last_seen)
-        found.append(
-            {
-                "id": group.id if group else None,
-                **_key_dict(GroupKey(name, version, path, keyword)),
-                "count": int(count),
-                "first_seen": first_seen,
-                "last_seen": as_utc(last_seen),
-                "example_event_id": str(group.example_event_id) if group else None,
-                "new": first_seen >= floor_hour(since),
-            }
-        )
-    return found
-
-
-def _key_dict(key: GroupKey) -> dict:
+def key_dict(key: GroupKey) -> dict:
     return {
         "event_name": key.event_name,
         "schema_version": key.schema_version or None,

@@ -15,8 +15,7 @@ from sqlalchemy import Select, func, select
 
 from app.extensions import db
 from app.models import EventCount
-
-STATUSES = ("valid", "invalid", "unplanned")
+from app.models.events import STATUSES
 
 
 def counts(app_id: uuid.UUID, since: datetime) -> dict[str, int]:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ErrorGroup
-from app.store import alerts, rollups
+from app.store import alerts, rollup_reads, rollups
 from app.store.events import store_events
 from tests.background import (
     direct_counts,
@@ -108,12 +108,14 @@ def test_new_violations_are_groups_first_seen_inside_the_window(app, make_tracke
             ("/method", "enum")
         ]
 
-        groups = rollups.rollup_error_groups(app_id, NOW - timedelta(days=1), NOW + timedelta(1))
+        groups = rollup_reads.rollup_error_groups(
+            app_id, NOW - timedelta(days=1), NOW + timedelta(1)
+        )
         assert [(g["path"], g["count"], g["new"]) for g in groups] == [
             ("/userId", 3, True),
             ("/method", 1, True),
         ]
-        today = rollups.rollup_error_groups(app_id, NOW - timedelta(hours=1), NOW)
+        today = rollup_reads.rollup_error_groups(app_id, NOW - timedelta(hours=1), NOW)
         assert [(g["path"], g["count"], g["new"]) for g in today] == [
             ("/userId", 2, False),
             ("/method", 1, True),
@@ -127,18 +129,18 @@ def test_series_lists_every_step_with_zeros(app, make_tracked_app):
         store_at(target["id"], NOW - timedelta(days=2, hours=1), status="valid")
         store_at(target["id"], NOW - timedelta(hours=1), status="unplanned")
         rollups.roll_up(app_id, hours=72, now=NOW)
-        daily = rollups.rollup_series(app_id, NOW - timedelta(days=3), NOW, step="day")
+        daily = rollup_reads.rollup_series(app_id, NOW - timedelta(days=3), NOW, step="day")
         assert [(d["at"].day, d["valid"], d["unplanned"], d["total"]) for d in daily] == [
             (19, 0, 0, 0),
             (20, 1, 0, 1),
             (21, 0, 0, 0),
             (22, 0, 1, 1),
         ]
-        hourly = rollups.rollup_series(app_id, NOW - timedelta(hours=3), NOW, step="hour")
+        hourly = rollup_reads.rollup_series(app_id, NOW - timedelta(hours=3), NOW, step="hour")
         assert [h["at"].hour for h in hourly] == [23, 0, 1, 2]
         assert [h["total"] for h in hourly] == [0, 0, 1, 0]
         with pytest.raises(ValueError, match="step"):
-            rollups.rollup_series(app_id, NOW, NOW, step="week")
+            rollup_reads.rollup_series(app_id, NOW, NOW, step="week")
 
 
 def test_two_concurrent_runs_give_the_result_of_one(app, make_tracked_app):
