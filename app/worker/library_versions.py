@@ -48,7 +48,7 @@ PRIVATE_NAMES = (
     ("kombu.transport.redis:Channel", "_queue_bind"),
     ("kombu.transport.redis:QoS", "restore_unacked"),
     ("kombu.transport.virtual.base:QoS", "_delivered"),
-    ("kombu.transport.redis:Channel", "brpop_timeout"),
+    ("kombu.transport.redis:Transport", "brpop_timeout"),
     ("kombu.transport.redis:Channel", "_size"),
     ("kombu.transport.redis:Channel", "_q_for_pri"),
     ("kombu.transport.virtual.base:Transport", "_deliver"),
