@@ -416,6 +416,12 @@ class Transport(kombu_redis.Transport):
             self._keep_alive_timer.cancel()
         self._keep_alive_timer = loop.call_repeatedly(max(ttl / 6, 0.5), self._keep_alive)
 
+    def close_connection(self, connection) -> None:
+        if self._keep_alive_timer is not None:  # a new connection has its own transport
+            self._keep_alive_timer.cancel()
+            self._keep_alive_timer = None
+        super().close_connection(connection)
+
     def wake_loop_after(self, seconds: float) -> None:
         """Make sure the event loop turns again within `seconds` (it may otherwise poll
         for up to a second with no command sent)."""
@@ -433,7 +439,7 @@ class Transport(kombu_redis.Transport):
 
     def _keep_alive(self) -> None:
         for channel in list(self.channels):
-            if channel.active_queues and not channel.closed:
+            if channel.active_queues and not channel.closed and channel.connection is not None:
                 try:
                     channel.keep_alive()
                 except redis.RedisError as exc:  # the receive's reconnect will tell

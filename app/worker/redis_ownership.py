@@ -10,12 +10,13 @@ three kinds of key:
   acknowledgement;
 - `lvd.receiving:<id>:<queue>`, where its BLMOVE puts a message until it is recorded.
 
-The sweep (`restore_gone_consumers`) gives back the messages of consumers whose key is
-gone: it requeues their receiving lists and restores every tag they own. A message is
-therefore redelivered because its consumer died, never because it is old: a storage task
-slower than any timeout runs once while its worker lives. Entries of the unacked hash
-that no consumer owns (recorded by an earlier version of the transport) are restored once
-older than `ownerless_after` seconds, both times read from Redis' clock (`TIME`).
+The sweep (`restore_gone_consumers`, run by one worker per restore interval) gives back
+the messages of consumers whose key is gone: it requeues their receiving lists and
+restores every tag they own. A message is therefore redelivered because its consumer
+died, never because it is old: a storage task slower than any timeout runs once while its
+worker lives. Entries of the unacked hash that no consumer owns (recorded by an earlier
+version of the transport) are restored once older than `ownerless_after` seconds, both
+times read from Redis' clock (`TIME`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ RECEIVING_PREFIX = "lvd.receiving"  # lvd.receiving:<consumer>:<queue>
 CONSUMER_PREFIX = "lvd.consumer"  # lvd.consumer:<consumer>, alive while it consumes
 OWNED_PREFIX = "lvd.owned"  # lvd.owned:<consumer>, the tags it recorded as unacknowledged
 SCAN_COUNT = 1000  # the transport's keys sit in the broker database: one SCAN call there
+SWEEP_LEASE_KEY = "lvd.sweep"  # set by the worker that sweeps in this interval
 OWNERLESS_RESTORE_MAX = 100  # ownerless entries looked at per sweep
 
 # A Lua fragment that sets `now` to Redis' clock, in seconds (kombu's index scores).
@@ -92,6 +94,13 @@ def owned_key(consumer: str) -> str:
 
 def receiving_key(consumer: str, queue: str) -> str:
     return f"{RECEIVING_PREFIX}:{consumer}:{queue}"
+
+
+def claim_sweep(client: redis.Redis, interval: float) -> bool:
+    """True for the one worker that sweeps in this interval: every worker's timer calls
+    for a sweep, and one sweep per interval is enough (one command for the others)."""
+    lease_ms = max(100, int(interval * 900))  # a little under the interval: timers drift
+    return bool(client.set(SWEEP_LEASE_KEY, 1, nx=True, px=lease_ms))
 
 
 def keep_alive(client: redis.Redis, consumer: str, ttl: int) -> None:

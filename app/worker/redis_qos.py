@@ -31,6 +31,9 @@ class QoS(kombu_redis.QoS):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._acked: list[str] = []  # acknowledged, still in Redis' unacked records
+        # Rejected for requeue while Redis refused the requeue: still recorded and owned
+        # by this live consumer, so no sweep would take them; the next sweep tick retries.
+        self._requeue_refused: set[str] = set()
 
     def append(self, message, delivery_tag) -> None:
         if not self.channel.take_recorded(delivery_tag):  # received by kombu's BRPOP
@@ -70,16 +73,22 @@ class QoS(kombu_redis.QoS):
             self._forget_in_redis([delivery_tag])
             virtual.QoS.ack(self, delivery_tag)
             return
+        self._requeue(delivery_tag)
+        virtual.QoS.ack(self, delivery_tag)  # forget it here either way
+
+    def _requeue(self, delivery_tag) -> None:
         try:
             self.restore_by_tag(delivery_tag, leftmost=True)
         except redis.ResponseError as exc:
             # Redis refuses the write (out of memory under noeviction, an ACL): the
-            # message stays recorded and owned, and is requeued once this consumer is
-            # gone. Raising here would stop the worker (an unrecoverable error).
+            # message stays recorded and owned; the next sweep tick (or, if this worker
+            # dies, the sweep of another) requeues it. Raising here would stop the worker.
             logger.error(
                 "could not requeue message %s (%s): it stays unacknowledged", delivery_tag, exc
             )
-        virtual.QoS.ack(self, delivery_tag)  # forget it here either way
+            self._requeue_refused.add(delivery_tag)
+        else:
+            self._requeue_refused.discard(delivery_tag)
 
     def flush_acks(self) -> None:
         """Drop the acknowledged messages from the unacked records in one round trip.
@@ -121,12 +130,14 @@ class QoS(kombu_redis.QoS):
         self._vrestore_count += 1
         if (self._vrestore_count - 1) % (interval or 1):
             return
+        for tag in sorted(self._requeue_refused):
+            self._requeue(tag)
         try:
-            with (
-                self.channel.conn_or_acquire() as client,
-                kombu_redis.Mutex(client, self.unacked_mutex_key, self.unacked_mutex_expire),
-            ):
-                ownership.restore_gone_consumers(self, client, self.visibility_timeout)
+            with self.channel.conn_or_acquire() as client:
+                if not ownership.claim_sweep(client, self.channel.unacked_restore_interval):
+                    return  # another worker swept within the interval
+                with kombu_redis.Mutex(client, self.unacked_mutex_key, self.unacked_mutex_expire):
+                    ownership.restore_gone_consumers(self, client, self.visibility_timeout)
         except kombu_redis.MutexHeld:
             pass
         except redis.ResponseError as exc:  # refused writes: the next sweep tries again

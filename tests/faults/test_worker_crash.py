@@ -197,7 +197,7 @@ def test_pool_killed_five_times_in_one_drain_loses_nothing(app, crash_app, make_
     broker = redis.Redis.from_url(BROKER_URL)
     accepted = post_events(crash_app.test_client(), tracked, "kill9", 40, 50, 600)
     total = len(accepted.statuses)
-    env = {**WORKER_ENV, "CELERY_VISIBILITY_TIMEOUT": "5", "CELERY_RESTORE_INTERVAL": "1"}
+    env = {**WORKER_ENV, "CELERY_CONSUMER_TTL": "5", "CELERY_RESTORE_INTERVAL": "1"}
     pools = []
     try:
         for kill in range(REPEATED_KILLS):

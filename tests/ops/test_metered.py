@@ -1,37 +1,62 @@
 """The metered-Redis profile (LVD_PROFILE=metered): an idle deployment (web, every pool,
 beat) against a Redis of the test's own, counted with INFO commandstats over a window
-after start-up and projected to a day; then an event posted to the idle deployment is
-stored, and a pool stops warmly on SIGTERM."""
+after start-up and projected to a day, with beat's ticks added from one counted run of
+each scheduled task; then events posted one at a time are picked up within 100 ms
+(p95), and a pool waiting in its long receive stops warmly on SIGTERM within 30 s."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+import pytest
 import redis
 import requests
+from celery import Celery
 
-from celery_config import WORKER_POOLS
+from celery_config import WORKER_POOLS, task_routes
 from tests.conftest import recreate_database
 from tests.ops.conftest import ScriptPool
-from tests.support import PROJECT_ROOT, TEST_DATABASE_URL, gunicorn, wait_for
+from tests.support import PROJECT_ROOT, TEST_DATABASE_URL, PrivateRedis, gunicorn, wait_for
 
-WINDOW_SECONDS = float(os.environ.get("METERED_TEST_WINDOW", 60))
+# The window spans one whole receive wait of every pool (300 s), so each pool's idle
+# receives are counted as they happen; beat's ticks (15 min and longer) are projected
+# from one run of each scheduled task, counted the same way (see test below).
+WINDOW_SECONDS = float(os.environ.get("METERED_TEST_WINDOW", 305))
 PROFILE = os.environ.get("METERED_TEST_PROFILE", "metered")  # "standard": the comparison
-# The issue's target is 5,000 a day; with the 20 s receive wait that warm shutdowns need,
-# four pools alone issue about 17,000 receives a day (README, "Metered Redis").
-MAX_PER_DAY = 25_000
+MAX_PER_DAY = 5_000  # the issue's target
 SETTLE_SECONDS = 10
 DAY = 86400
+PICKUPS = 40
+PICKUP_P95_SECONDS = 0.1  # the issue's bound (wall-clock: the one time this test asserts)
+WARM_SHUTDOWN_SECONDS = 30  # the issue's bound
 # Commands the test itself sends while counting.
 OWN_COMMANDS = {"info", "config|resetstat", "config"}
+LOGGED_AT = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*Task \w+\[([0-9a-f-]+)\] received", re.M
+)
+# Beat's schedule as the deployment's processes read it (celery_config reads the profile
+# once, at import): task, kwargs and runs a day of each entry.
+SCHEDULE_SCRIPT = """
+import json, celery_config as c
+def runs(s):
+    if isinstance(s, (int, float)):
+        return 86400 / s
+    return len(s.hour) * len(s.minute) * len(s.day_of_week) / 7
+print(json.dumps({name: {"task": e["task"], "kwargs": e.get("kwargs", {}),
+    "runs_per_day": runs(e["schedule"])} for name, e in c.beat_schedule.items()}))
+"""
 
 
 def commands_by_name(client: redis.Redis) -> dict[str, int]:
@@ -106,53 +131,131 @@ def create_tracked_app(env: dict) -> dict:
     return {"id": answer["id"], "key": answer["ingest_key"]}
 
 
-def test_idle_deployment_commands_per_day(app, private_redis):
+@dataclass
+class Deployment:
+    env: dict
+    url: str
+    tracked: dict
+    pools: list[ScriptPool]
+    broker: redis.Redis
+
+
+@pytest.fixture(scope="module")
+def deployment(app) -> Iterator[Deployment]:
+    """Web, every pool and beat, idle, in PROFILE, on a Redis of the module's own."""
+    server = PrivateRedis().start()
     env = {
         **os.environ,
         "LVD_PROFILE": PROFILE,
         "DATABASE_URL": fresh_deployment_database(),
-        "CELERY_BROKER_URL": private_redis.url,
-        "CELERY_RESULT_BACKEND": private_redis.url.replace("/0", "/1"),
-        "REDIS_URL": private_redis.url.replace("/0", "/2"),
+        "CELERY_BROKER_URL": server.url,
+        "CELERY_RESULT_BACKEND": server.url.replace("/0", "/1"),
+        "REDIS_URL": server.url.replace("/0", "/2"),
     }
-    tracked = create_tracked_app(env)
-    counted = redis.Redis.from_url(private_redis.url)
     pools = [ScriptPool(pool, env) for pool in WORKER_POOLS]
     try:
+        tracked = create_tracked_app(env)
         for pool in pools:
             pool.start(wait=False)
         for pool in pools:
             wait_for(pool.ready, timeout=90)
         with beat(env), gunicorn(env, workers=1) as url:
-            time.sleep(SETTLE_SECONDS)  # start-up commands are not idle ones
-            counted.config_resetstat()
-            time.sleep(WINDOW_SECONDS)
-            idle = commands_by_name(counted)
-            total = sum(idle.values())
-            per_day = total * DAY / WINDOW_SECONDS
-            print(
-                f"{PROFILE} idle: {total} commands in {WINDOW_SECONDS:.0f} s -> {per_day:.0f}/day"
-            )
-            print("by command:", dict(sorted(idle.items(), key=lambda kv: -kv[1])))
-
-            answer = requests.post(
-                f"{url}/api/logs/{tracked['id']}",
-                json={"eventName": "metered"},
-                headers={"X-API-Key": tracked["key"]},
-                timeout=10,
-            )
-            assert answer.status_code == 202
-            task_id = answer.json()["task_id"]
-            states = lambda: requests.get(f"{url}/api/tasks/{task_id}", timeout=10).json()  # noqa: E731
-            wait_for(lambda: states()["state"] == "SUCCESS", timeout=30, interval=0.2)
-        storage = pools[0]
-        stopping = time.monotonic()
-        storage.proc.send_signal(signal.SIGTERM)
-        assert storage.proc.wait(timeout=60) == 0
-        print(f"warm shutdown of the storage pool: {time.monotonic() - stopping:.1f} s")
-        assert "Warm shutdown" in storage.output()
+            yield Deployment(env, url, tracked, pools, redis.Redis.from_url(server.url))
     finally:
         for pool in pools:
             pool.stop()
+        server.stop()
+
+
+def deployment_schedule(env: dict) -> dict:
+    found = subprocess.run(
+        [sys.executable, "-c", SCHEDULE_SCRIPT],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return json.loads(found.stdout)
+
+
+def commands_of_one_run(deployment: Deployment, entry: dict) -> int:
+    """Commands sent for one run of a scheduled task: its publish, receive, acknowledgement."""
+    sender = Celery(broker=deployment.env["CELERY_BROKER_URL"])
+    queue = task_routes[entry["task"]]["queue"]
+    pool = next(p for p in deployment.pools if p.queue == queue)
+    deployment.broker.config_resetstat()
+    sent = sender.send_task(entry["task"], kwargs=entry.get("kwargs", {}), queue=queue)
+    wait_for(lambda: f"[{sent.id}] succeeded" in pool.output(), timeout=60)
+    wait_for(lambda: deployment.broker.hlen("unacked") == 0, timeout=10)
+    time.sleep(0.5)  # the receive that follows is sent
+    sender.close()
+    return sum(commands_by_name(deployment.broker).values())
+
+
+def test_idle_deployment_commands_per_day(deployment):
+    time.sleep(SETTLE_SECONDS)  # start-up commands are not idle ones
+    deployment.broker.config_resetstat()
+    time.sleep(WINDOW_SECONDS)
+    idle = commands_by_name(deployment.broker)
+    per_day = sum(idle.values()) * DAY / WINDOW_SECONDS
+    print(f"{PROFILE} idle: {sum(idle.values())} commands in {WINDOW_SECONDS:.0f} s")
+    print("by command:", dict(sorted(idle.items(), key=lambda kv: -kv[1])))
+    scheduled = {}
+    for name, entry in deployment_schedule(deployment.env).items():
+        scheduled[name] = commands_of_one_run(deployment, entry) * entry["runs_per_day"]
+    print("beat, commands a day by entry:", {k: round(v) for k, v in scheduled.items()})
+    per_day += sum(scheduled.values())
+    print(f"{PROFILE} idle deployment: {per_day:.0f} commands a day")
     if PROFILE == "metered":
         assert per_day <= MAX_PER_DAY, idle
+
+
+def test_a_task_is_picked_up_within_100_ms_p95(deployment):
+    """Events posted one at a time to the idle deployment: from the request's start to
+    the storage pool's "received" log line (same host clock, millisecond resolution)."""
+    posted = {}
+    for i in range(PICKUPS):
+        time.sleep(0.25)  # each arrives while the pool waits in its long receive
+        started = time.time()
+        answer = requests.post(
+            f"{deployment.url}/api/logs/{deployment.tracked['id']}",
+            json={"eventName": "metered", "eventId": f"pickup-{i}"},
+            headers={"X-API-Key": deployment.tracked["key"]},
+            timeout=10,
+        )
+        assert answer.status_code == 202
+        posted[answer.json()["task_id"]] = started
+    storage = deployment.pools[0]
+
+    def received() -> dict[str, float]:
+        return {
+            task: datetime.strptime(at, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            for at, task in LOGGED_AT.findall(storage.output())
+            if task in posted
+        }
+
+    wait_for(lambda: len(received()) == PICKUPS, timeout=30)
+    latencies = sorted(at - posted[task] for task, at in received().items())
+    p95 = latencies[int(0.95 * PICKUPS) - 1]
+    slow = sum(latency > PICKUP_P95_SECONDS for latency in latencies)
+    print(
+        f"pick-up: p50 {latencies[PICKUPS // 2] * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+        f"{slow} of {PICKUPS} over {PICKUP_P95_SECONDS * 1000:.0f} ms"
+    )
+    assert p95 <= PICKUP_P95_SECONDS, latencies
+
+
+def test_warm_shutdown_of_a_pool_waiting_in_a_long_receive(deployment):
+    storage = deployment.pools[0]
+    time.sleep(2)  # idle again: the pool waits in a receive of METERED_RECEIVE_WAIT
+    stopping = time.monotonic()
+    storage.proc.send_signal(signal.SIGTERM)
+    assert storage.proc.wait(timeout=60) == 0
+    took = time.monotonic() - stopping
+    print(f"warm shutdown of the storage pool: {took:.1f} s")
+    assert "Warm shutdown" in storage.output()
+    assert took < WARM_SHUTDOWN_SECONDS  # the issue's bound; the receive waits 300 s
+    assert deployment.broker.llen("default") == 0
+    assert not list(deployment.broker.scan_iter(match="lvd.receiving:*"))

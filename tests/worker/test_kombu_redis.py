@@ -84,6 +84,8 @@ def test_the_sweep_gives_back_only_what_gone_consumers_hold_and_old_ownerless_re
 ):
     client = redis.Redis.from_url(URL)
     queue = _queue(queue_name)
+    for key in client.scan_iter(match="lvd.*"):  # other tests' consumers, if any
+        client.delete(key)
     gone, alive = uuid.uuid4().hex, uuid.uuid4().hex
     client.set(f"{CONSUMER_PREFIX}:{alive}", 1, ex=60)
     seconds, _micro = client.time()  # Redis' clock, not this host's
