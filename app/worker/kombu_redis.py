@@ -35,11 +35,11 @@ Private kombu names it relies on, because kombu offers no public hook for how a 
 consumer receives and records a message (all listed in `worker/library_versions.py`,
 whose test checks they exist): `Channel._brpop_start` / `_brpop_read` (the receive),
 `_queue_cycle`, `_in_poll`, `_brpop_sent_at`, `_flush_brpop_reauth`, `_qos`,
-`conn_or_acquire`, `unacked_key` / `unacked_index_key` / `unacked_mutex_key` /
-`unacked_mutex_expire`, `_queue_bind`, `_size`, `_q_for_pri`; `QoS._remove_from_indices`,
-`restore_by_tag`, `restore_visible` (replaced by the ownership sweep), `_vrestore_count`,
-`pipe_or_acquire`, `can_consume_max_estimate`; `Transport._deliver`; the hub's `on_tick`,
-`call_later` and `call_repeatedly`.
+`conn_or_acquire`, `unacked_key` / `unacked_index_key`, `_queue_bind`, `_size`,
+`_q_for_pri`, `from_transport_options`; `QoS._remove_from_indices`, `restore_by_tag`,
+`can_consume_max_estimate`; `Transport._deliver`, `brpop_timeout`; the hub's `on_tick`,
+`call_later` and `call_repeatedly`. The acknowledgements and the sweep (`redis_qos.py`)
+list theirs.
 """
 
 from __future__ import annotations
@@ -53,8 +53,13 @@ import redis
 from kombu.log import get_logger
 from kombu.transport import redis as kombu_redis
 
-from app.worker import redis_ownership as ownership
-from app.worker.redis_ownership import CONSUMER_PREFIX, RECEIVING_PREFIX, requeue_all
+from app.worker.redis_ownership import (
+    CONSUMER_PREFIX,
+    RECEIVING_PREFIX,
+    OwnedRecording,
+    read_envelope,
+    requeue_all,
+)
 from app.worker.redis_pressure import (
     UNREADABLE_PREFIX,
     PressureReceive,
@@ -72,7 +77,7 @@ RECEIVE_REST_SECONDS = 0.01
 CONSUMER_TTL_SECONDS = 30  # the keep-alive key's TTL (transport option `consumer_ttl`)
 
 
-class Channel(PressureReceive, kombu_redis.Channel):
+class Channel(OwnedRecording, PressureReceive, kombu_redis.Channel):
     QoS = QoS
     from_transport_options = kombu_redis.Channel.from_transport_options + ("consumer_ttl",)
     consumer_ttl = CONSUMER_TTL_SECONDS
@@ -106,60 +111,12 @@ class Channel(PressureReceive, kombu_redis.Channel):
                 raise
             logger.error("Redis refuses writes (%s); queue %s not bound now", exc, queue)
 
-    def receiving_key(self, queue: str) -> str:
-        return ownership.receiving_key(self.consumer_id, queue)
-
-    @property
-    def alive_key(self) -> str:
-        return ownership.alive_key(self.consumer_id)
-
-    @property
-    def owned_key(self) -> str:
-        return ownership.owned_key(self.consumer_id)
-
     def take_recorded(self, delivery_tag: str) -> bool:
         """True once for a message recorded as unacknowledged when it was received."""
         if delivery_tag in self._recorded:
             self._recorded.discard(delivery_tag)
             return True
         return False
-
-    def keep_alive(self) -> None:
-        """Refresh the consumer's key when a third of its TTL has passed (no command
-        otherwise): the sweep gives back what this consumer holds once the key expires."""
-        now = time.monotonic()
-        if now - self._alive_at < self.consumer_ttl / 3:
-            return
-        try:
-            with self.conn_or_acquire() as client:
-                ownership.keep_alive(client, self.consumer_id, int(self.consumer_ttl))
-        except redis.ResponseError as exc:
-            if not refuses_for_memory(exc):
-                raise
-            self.enter_pressure(exc)  # the receiving list stays empty meanwhile
-            return
-        self._alive_at = now
-
-    def _script(self, client, source: str):
-        if source not in self._scripts:
-            self._scripts[source] = client.register_script(source)
-        return self._scripts[source]
-
-    def record(self, client, records, popped: int = 0, unreadable=(), queue: str = "") -> None:
-        """Record (delivery tag, stored form) pairs as unacknowledged and owned, scored by
-        Redis' clock; pop `popped` messages off the receiving list and set `unreadable`
-        ones aside, in the same script."""
-        keys = [
-            self.unacked_index_key,
-            self.unacked_key,
-            self.owned_key,
-            self.receiving_key(queue),
-            unreadable_key(queue),
-        ]
-        args = [popped, len(unreadable), *unreadable]
-        for tag, stored in records:
-            args += [tag, stored]
-        self._script(client, ownership.RECORD)(keys=keys, args=args, client=client)
 
     def _moves_atomically(self) -> bool:
         if self._server_moves is None:
@@ -248,7 +205,7 @@ class Channel(PressureReceive, kombu_redis.Channel):
         """Deliver messages the pressure script took and recorded as unacknowledged."""
         envelopes, tags = [], []
         for raw in raws:
-            read = _read(raw)
+            read = read_envelope(raw)
             if read is None:  # recorded by the script: the restore sweep brings it back
                 logger.error("could not read a message taken from queue %s", queue)
                 continue
@@ -264,7 +221,7 @@ class Channel(PressureReceive, kombu_redis.Channel):
             room = self.qos.can_consume_max_estimate()
             more = RECEIVE_MAX - 1 if room is None else min(room - 1, RECEIVE_MAX - 1)
             try:
-                read = _read(first)
+                read = read_envelope(first)
                 if read is None or more <= 0:
                     envelopes, tags = self._record_raws(client, [first], queue)
                 else:
@@ -291,36 +248,6 @@ class Channel(PressureReceive, kombu_redis.Channel):
                     raise Empty() from exc
                 raise
             self._deliver_recorded(client, envelopes, tags, queue)
-
-    def _record_first_move_more(self, client, read, queue: str, more: int):
-        _envelope, tag, stored = read
-        keys = [
-            self.unacked_index_key,
-            self.unacked_key,
-            self.owned_key,
-            self.receiving_key(queue),
-            queue,
-        ]
-        script = self._script(client, ownership.RECORD_FIRST_MOVE_MORE)
-        return script(keys=keys, args=[tag, stored, more], client=client)
-
-    def _record_raws(self, client, raws: list[bytes], queue: str):
-        """Record received messages and take them off the receiving list in one script;
-        return their envelopes and delivery tags. A message that is not a kombu envelope
-        is set aside on UNREADABLE_PREFIX:<queue>, not lost or received forever."""
-        envelopes, tags, records, unreadable = [], [], [], []
-        for raw in raws:
-            read = _read(raw)
-            if read is None:
-                logger.error("set aside an unreadable message of queue %s", queue)
-                unreadable.append(raw)
-                continue
-            envelope, tag, stored = read
-            envelopes.append(envelope)
-            tags.append(tag)
-            records.append((tag, stored))
-        self.record(client, records, popped=len(raws), unreadable=unreadable, queue=queue)
-        return envelopes, tags
 
     def _deliver_recorded(self, client, envelopes: list[dict], tags: list[str], queue: str):
         """Deliver messages recorded as unacknowledged; QoS.append then skips Redis."""
@@ -381,20 +308,6 @@ class Channel(PressureReceive, kombu_redis.Channel):
             except self.connection_errors:
                 pass  # the sweep requeues it once the consumer key expires
         super().close()
-
-
-def _read(raw: bytes) -> tuple[dict, str, bytes] | None:
-    """A received message's envelope, delivery tag, and the form kombu's QoS stores in the
-    unacked hash ([envelope, exchange, routing key], reusing the received bytes); None
-    when it is not a kombu envelope."""
-    try:
-        envelope = orjson.loads(raw)
-        properties = envelope["properties"]
-        delivery = properties["delivery_info"]
-        route = orjson.dumps([delivery["exchange"], delivery["routing_key"]])
-        return envelope, properties["delivery_tag"], b"[" + raw + b"," + route[1:]
-    except (orjson.JSONDecodeError, TypeError, KeyError):
-        return None
 
 
 class Transport(kombu_redis.Transport):

@@ -17,13 +17,23 @@ died, never because it is old: a storage task slower than any timeout runs once 
 worker lives. Entries of the unacked hash that no consumer owns (recorded by an earlier
 version of the transport) are restored once older than `ownerless_after` seconds, both
 times read from Redis' clock (`TIME`).
+
+`OwnedRecording`, mixed into the transport's Channel, holds the consumer's side: its
+keys, the keep-alive, and the scripts that record received messages as unacknowledged
+and owned (kombu's unacked hash and index, `Channel.unacked_key` / `unacked_index_key`,
+both listed in `worker/library_versions.py`).
 """
 
 from __future__ import annotations
 
+import time
+
+import orjson
 import redis
 from kombu.log import get_logger
 from kombu.utils.encoding import bytes_to_str
+
+from app.worker.redis_pressure import refuses_for_memory, unreadable_key
 
 logger = get_logger(__name__)
 
@@ -84,15 +94,15 @@ return moved
 )
 
 
-def alive_key(consumer: str) -> str:
+def alive_key_for(consumer: str) -> str:
     return f"{CONSUMER_PREFIX}:{consumer}"
 
 
-def owned_key(consumer: str) -> str:
+def owned_key_for(consumer: str) -> str:
     return f"{OWNED_PREFIX}:{consumer}"
 
 
-def receiving_key(consumer: str, queue: str) -> str:
+def receiving_key_for(consumer: str, queue: str) -> str:
     return f"{RECEIVING_PREFIX}:{consumer}:{queue}"
 
 
@@ -103,11 +113,11 @@ def claim_sweep(client: redis.Redis, interval: float) -> bool:
     return bool(client.set(SWEEP_LEASE_KEY, 1, nx=True, px=lease_ms))
 
 
-def keep_alive(client: redis.Redis, consumer: str, ttl: int) -> None:
+def refresh_alive_key(client: redis.Redis, consumer: str, ttl: int) -> None:
     """Extend the consumer's key, or create it when it is missing. EXPIRE first: Redis
     accepts it even when maxmemory is reached (under noeviction it refuses SET)."""
-    if not client.expire(alive_key(consumer), ttl):
-        client.set(alive_key(consumer), 1, ex=ttl)
+    if not client.expire(alive_key_for(consumer), ttl):
+        client.set(alive_key_for(consumer), 1, ex=ttl)
 
 
 def requeue_all(client: redis.Redis, receiving: str, queue: str) -> None:
@@ -144,13 +154,13 @@ def restore_gone_consumers(qos, client: redis.Redis, ownerless_after: float) -> 
     consumers = _consumers(client)
     with client.pipeline(transaction=False) as pipe:
         for consumer in consumers:
-            pipe.exists(alive_key(consumer))
+            pipe.exists(alive_key_for(consumer))
         alive = dict(zip(consumers, pipe.execute(), strict=True))
     gone = [consumer for consumer, is_alive in alive.items() if not is_alive]
     for consumer in gone:
         held = consumers[consumer]
         for queue in held["queues"]:
-            requeue_all(client, receiving_key(consumer, queue), queue)
+            requeue_all(client, receiving_key_for(consumer, queue), queue)
         if held["owned"] is not None:
             tags = [bytes_to_str(tag) for tag in client.smembers(held["owned"])]
             for tag in tags:
@@ -189,3 +199,104 @@ def _restore_ownerless(qos, client: redis.Redis, owners: list[str], older_than: 
         if not is_owned:
             logger.warning("restored unacknowledged message %s: no consumer owns it", tag)
             qos.restore_by_tag(tag, client=client)
+
+
+def read_envelope(raw: bytes) -> tuple[dict, str, bytes] | None:
+    """A received message's envelope, delivery tag, and the form kombu's QoS stores in the
+    unacked hash ([envelope, exchange, routing key], reusing the received bytes); None
+    when it is not a kombu envelope."""
+    try:
+        envelope = orjson.loads(raw)
+        properties = envelope["properties"]
+        delivery = properties["delivery_info"]
+        route = orjson.dumps([delivery["exchange"], delivery["routing_key"]])
+        return envelope, properties["delivery_tag"], b"[" + raw + b"," + route[1:]
+    except (orjson.JSONDecodeError, TypeError, KeyError):
+        return None
+
+
+class OwnedRecording:
+    """The Channel's keys, keep-alive and recording of received messages (mixed into
+    `worker/kombu_redis.py`'s Channel, which sets `consumer_id` and `consumer_ttl`)."""
+
+    consumer_id: str
+    consumer_ttl: float
+    _alive_at = float("-inf")  # the keep-alive's last refresh (time.monotonic)
+
+    def receiving_key(self, queue: str) -> str:
+        return receiving_key_for(self.consumer_id, queue)
+
+    @property
+    def alive_key(self) -> str:
+        return alive_key_for(self.consumer_id)
+
+    @property
+    def owned_key(self) -> str:
+        return owned_key_for(self.consumer_id)
+
+    def keep_alive(self) -> None:
+        """Refresh the consumer's key when a third of its TTL has passed (no command
+        otherwise): the sweep gives back what this consumer holds once the key expires."""
+        now = time.monotonic()
+        if now - self._alive_at < self.consumer_ttl / 3:
+            return
+        try:
+            with self.conn_or_acquire() as client:
+                refresh_alive_key(client, self.consumer_id, int(self.consumer_ttl))
+        except redis.ResponseError as exc:
+            if not refuses_for_memory(exc):
+                raise
+            self.enter_pressure(exc)  # the receiving list stays empty meanwhile
+            return
+        self._alive_at = now
+
+    def _script(self, client, source: str):
+        if source not in self._scripts:
+            self._scripts[source] = client.register_script(source)
+        return self._scripts[source]
+
+    def record(self, client, records, popped: int = 0, unreadable=(), queue: str = "") -> None:
+        """Record (delivery tag, stored form) pairs as unacknowledged and owned, scored by
+        Redis' clock; pop `popped` messages off the receiving list and set `unreadable`
+        ones aside, in the same script."""
+        keys = [
+            self.unacked_index_key,
+            self.unacked_key,
+            self.owned_key,
+            self.receiving_key(queue),
+            unreadable_key(queue),
+        ]
+        args = [popped, len(unreadable), *unreadable]
+        for tag, stored in records:
+            args += [tag, stored]
+        self._script(client, RECORD)(keys=keys, args=args, client=client)
+
+    def _record_first_move_more(self, client, read, queue: str, more: int):
+        _envelope, tag, stored = read
+        keys = [
+            self.unacked_index_key,
+            self.unacked_key,
+            self.owned_key,
+            self.receiving_key(queue),
+            queue,
+        ]
+        script = self._script(client, RECORD_FIRST_MOVE_MORE)
+        return script(keys=keys, args=[tag, stored, more], client=client)
+
+    def _record_raws(self, client, raws: list[bytes], queue: str):
+        """Record received messages and take them off the receiving list in one script;
+        return their envelopes and delivery tags. A message that is not a kombu envelope
+        is set aside on UNREADABLE_PREFIX:<queue>, not lost or received forever."""
+        envelopes, tags, records, unreadable = [], [], [], []
+        for raw in raws:
+            read = read_envelope(raw)
+            if read is None:
+                logger.error("set aside an unreadable message of queue %s", queue)
+                unreadable.append(raw)
+                continue
+            envelope, tag, stored = read
+            envelopes.append(envelope)
+            tags.append(tag)
+            records.append((tag, stored))
+        self.record(client, records, popped=len(raws), unreadable=unreadable, queue=queue)
+        return envelopes, tags

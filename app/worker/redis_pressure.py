@@ -19,8 +19,6 @@ import time
 import redis
 from kombu.log import get_logger
 
-from app.worker.redis_ownership import REDIS_NOW
-
 logger = get_logger(__name__)
 
 PRESSURE_RETRY_SECONDS = 2.0  # how long a consumer receives by script before BLMOVE again
@@ -29,9 +27,9 @@ UNREADABLE_PREFIX = "lvd.unreadable"  # lvd.unreadable:<queue>, messages set asi
 
 # KEYS: queue, unacked_index, unacked, unreadable list, owned; ARGV: most messages.
 # (TIME is no write: Redis answers it before the script's first write too.)
-TAKE_UNDER_PRESSURE = (
-    REDIS_NOW
-    + """
+TAKE_UNDER_PRESSURE = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local taken = {}
 for _ = 1, tonumber(ARGV[1]) do
     local message = redis.call('RPOP', KEYS[1])
@@ -52,7 +50,6 @@ for _ = 1, tonumber(ARGV[1]) do
 end
 return taken
 """
-)
 
 
 def refuses_for_memory(error: BaseException | None) -> bool:
