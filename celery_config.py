@@ -231,10 +231,7 @@ task_annotations = {
     }
     for name in STORAGE_TASKS
 }
-if METERED:  # nobody reads the results of mail and aggregation tasks
-    task_annotations.update(
-        {name: {"ignore_result": True} for name in (*EMAIL_TASKS, *AGGREGATION_TASKS)}
-    )
+if METERED:
     worker_enable_remote_control = False  # no pidbox subscription, no inspect/Flower
 
 worker_max_tasks_per_child = int(os.environ.get("WORKER_MAX_TASKS_PER_CHILD", 10000))
@@ -272,6 +269,9 @@ for _name in (REVALIDATE_TASK, EXPORT_TASK):
         "soft_time_limit": JOB_SOFT_TIME_LIMIT,
         "time_limit": JOB_SOFT_TIME_LIMIT + 600,
     }
+if METERED:  # nobody reads the results of mail and aggregation tasks (2 commands each)
+    for _name in (*EMAIL_TASKS, *AGGREGATION_TASKS):
+        task_annotations.setdefault(_name, {})["ignore_result"] = True
 # Hour of the day (UTC) the digest of yesterday is sent.
 DIGEST_HOUR_UTC = int(os.environ.get("DIGEST_HOUR_UTC", 7))
 

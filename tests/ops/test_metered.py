@@ -24,7 +24,9 @@ import pytest
 import redis
 import requests
 from celery import Celery
+from kombu import Connection
 
+from app.worker.redis_ownership import SWEEP_LEASE_KEY
 from celery_config import WORKER_POOLS, task_routes
 from tests.conftest import recreate_database
 from tests.ops.conftest import ScriptPool
@@ -43,19 +45,21 @@ PICKUP_P95_SECONDS = 0.1  # the issue's bound (wall-clock: the one time this tes
 WARM_SHUTDOWN_SECONDS = 30  # the issue's bound
 # Commands the test itself sends while counting.
 OWN_COMMANDS = {"info", "config|resetstat", "config"}
+TRANSPORT = "app.worker.kombu_redis:Transport"
 LOGGED_AT = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*Task \w+\[([0-9a-f-]+)\] received", re.M
 )
-# Beat's schedule as the deployment's processes read it (celery_config reads the profile
-# once, at import): task, kwargs and runs a day of each entry.
-SCHEDULE_SCRIPT = """
+# Settings as the deployment's processes read them (celery_config reads the profile once,
+# at import): beat's entries (task, kwargs, runs a day), the sweep and keep-alive cadences.
+CONFIG_SCRIPT = """
 import json, celery_config as c
 def runs(s):
     if isinstance(s, (int, float)):
         return 86400 / s
     return len(s.hour) * len(s.minute) * len(s.day_of_week) / 7
-print(json.dumps({name: {"task": e["task"], "kwargs": e.get("kwargs", {}),
-    "runs_per_day": runs(e["schedule"])} for name, e in c.beat_schedule.items()}))
+print(json.dumps({"schedule": {name: {"task": e["task"], "kwargs": e.get("kwargs", {}),
+    "runs_per_day": runs(e["schedule"])} for name, e in c.beat_schedule.items()},
+    "transport": c.broker_transport_options}))
 """
 
 
@@ -167,9 +171,9 @@ def deployment(app) -> Iterator[Deployment]:
         server.stop()
 
 
-def deployment_schedule(env: dict) -> dict:
+def deployment_config(env: dict) -> dict:
     found = subprocess.run(
-        [sys.executable, "-c", SCHEDULE_SCRIPT],
+        [sys.executable, "-c", CONFIG_SCRIPT],
         cwd=PROJECT_ROOT,
         env=env,
         check=True,
@@ -182,16 +186,52 @@ def deployment_schedule(env: dict) -> dict:
 
 def commands_of_one_run(deployment: Deployment, entry: dict) -> int:
     """Commands sent for one run of a scheduled task: its publish, receive, acknowledgement."""
-    sender = Celery(broker=deployment.env["CELERY_BROKER_URL"])
+    url = deployment.env["CELERY_BROKER_URL"]
+    sender = Celery()
+    # (CELERY_BROKER_URL, which the test session sets, would win over broker_url.)
+    sender.conf.update(broker_read_url=url, broker_write_url=url)
     queue = task_routes[entry["task"]]["queue"]
     pool = next(p for p in deployment.pools if p.queue == queue)
     deployment.broker.config_resetstat()
     sent = sender.send_task(entry["task"], kwargs=entry.get("kwargs", {}), queue=queue)
     wait_for(lambda: f"[{sent.id}] succeeded" in pool.output(), timeout=60)
-    wait_for(lambda: deployment.broker.hlen("unacked") == 0, timeout=10)
-    time.sleep(0.5)  # the receive that follows is sent
+    time.sleep(1)  # its acknowledgement and the receive that follows are sent
     sender.close()
-    return sum(commands_by_name(deployment.broker).values())
+    used = commands_by_name(deployment.broker)
+    print(f"one run of {entry['task']}:", dict(sorted(used.items(), key=lambda kv: -kv[1])))
+    return sum(used.values())
+
+
+def commands_of_sweeps_and_keep_alives(deployment: Deployment, options: dict) -> dict:
+    """Commands a day of the periodic work slower than the window, each counted once here
+    with the workers' transport against the deployment's Redis (its four consumers):
+    one sweep per restore interval (the other pools' timers find its lease taken: one
+    command each), and each pool's keep-alive refresh every third of the TTL."""
+    counted = deployment.broker
+    pools = len(deployment.pools)
+    with Connection(
+        deployment.env["CELERY_BROKER_URL"], transport=TRANSPORT, transport_options=options
+    ) as connection:
+        channel = connection.default_channel
+        channel.keep_alive()  # (connects, creates the key, loads the lock's script)
+        channel.qos.restore_visible(interval=1)
+        counted.delete(SWEEP_LEASE_KEY)
+        costs = {}
+        for name in ("sweep", "sweep found taken", "keep-alive"):
+            counted.config_resetstat()
+            if name == "keep-alive":
+                channel._alive_at = float("-inf")  # as when a third of the TTL has passed
+                channel.keep_alive()
+            else:
+                channel.qos.restore_visible(interval=1)
+            costs[name] = sum(commands_by_name(counted).values())
+        counted.delete(channel.alive_key)
+    print("periodic work, commands each:", costs)
+    sweeps = DAY / options["unacked_restore_interval"]
+    return {
+        "sweeps": sweeps * (costs["sweep"] + (pools - 1) * costs["sweep found taken"]),
+        "keep-alives": pools * DAY / (options["consumer_ttl"] / 3) * costs["keep-alive"],
+    }
 
 
 def test_idle_deployment_commands_per_day(deployment):
@@ -202,11 +242,16 @@ def test_idle_deployment_commands_per_day(deployment):
     per_day = sum(idle.values()) * DAY / WINDOW_SECONDS
     print(f"{PROFILE} idle: {sum(idle.values())} commands in {WINDOW_SECONDS:.0f} s")
     print("by command:", dict(sorted(idle.items(), key=lambda kv: -kv[1])))
+    config = deployment_config(deployment.env)
     scheduled = {}
-    for name, entry in deployment_schedule(deployment.env).items():
+    entries = list(config["schedule"].values())
+    commands_of_one_run(deployment, entries[0])  # the sender connects, declares the queue
+    for name, entry in config["schedule"].items():
         scheduled[name] = commands_of_one_run(deployment, entry) * entry["runs_per_day"]
     print("beat, commands a day by entry:", {k: round(v) for k, v in scheduled.items()})
-    per_day += sum(scheduled.values())
+    periodic = commands_of_sweeps_and_keep_alives(deployment, config["transport"])
+    print("sweeps and keep-alives, commands a day:", {k: round(v) for k, v in periodic.items()})
+    per_day += sum(scheduled.values()) + sum(periodic.values())
     print(f"{PROFILE} idle deployment: {per_day:.0f} commands a day")
     if PROFILE == "metered":
         assert per_day <= MAX_PER_DAY, idle
