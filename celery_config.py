@@ -81,11 +81,11 @@ task_routes = {
 # LVD_PROFILE=metered: for a hosted Redis that bills per command (README, "Metered Redis").
 # Idle workers then send almost no commands: no heartbeat events, gossip, mingle or
 # remote control, receives that block for METERED_RECEIVE_WAIT seconds instead of one,
-# unacknowledged messages swept every half hour, and no results nobody reads.
-# The receive wait is also how long a warm shutdown may wait: kombu's Channel.close reads
-# the pending blocking receive's reply before closing. 20 s keeps a shutdown under 30 s.
+# consumer keep-alives refreshed every 20 minutes, sweeps hourly, and no results nobody
+# reads. A warm shutdown does not wait for the pending receive: the workers' transport
+# drops its connection (app/worker/kombu_redis.py).
 METERED = os.environ.get("LVD_PROFILE", "standard") == "metered"
-METERED_RECEIVE_WAIT = int(os.environ.get("METERED_RECEIVE_WAIT", 20))
+METERED_RECEIVE_WAIT = int(os.environ.get("METERED_RECEIVE_WAIT", 300))
 
 
 # --- Broker and results -------------------------------------------------------------
@@ -104,11 +104,17 @@ result_backend = os.environ.get("CELERY_RESULT_BACKEND") or (
     else "redis://127.0.0.1:6379/1"
 )
 
-# A message unacknowledged this long is handed to another worker. Storage is idempotent,
-# so a redelivered slow task is harmless; a worker killed mid-task loses nothing.
-VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 3600 if METERED else 60))
-# How often the Redis transport sweeps for such messages (kombu's default is ~100 s).
-RESTORE_INTERVAL = int(os.environ.get("CELERY_RESTORE_INTERVAL", 1800 if METERED else 10))
+# A consumer's unacknowledged messages go back to the queue when the consumer is gone:
+# its keep-alive key (TTL CELERY_CONSUMER_TTL, refreshed every third of it, judged by
+# Redis) has expired at a restore sweep. A killed worker's messages are therefore back
+# within CONSUMER_TTL + RESTORE_INTERVAL; a live worker's are never redelivered, however
+# long its task runs (app/worker/redis_ownership.py).
+CONSUMER_TTL = int(os.environ.get("CELERY_CONSUMER_TTL", 3600 if METERED else 30))
+# How often each worker sweeps for consumers that are gone (kombu's default is ~100 s).
+RESTORE_INTERVAL = int(os.environ.get("CELERY_RESTORE_INTERVAL", 3600 if METERED else 10))
+# Only for unacknowledged messages no consumer owns (recorded by a version of the
+# transport before ownership): restored once this old by Redis' clock.
+VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 3600))
 # Longest a sweep holds the restore mutex (kombu: 300 s). Requeueing is a WATCH
 # transaction per message, so two sweeps overlapping after it expires are harmless.
 UNACKED_MUTEX_SECONDS = int(os.environ.get("CELERY_UNACKED_MUTEX_SECONDS", 20))
@@ -128,6 +134,7 @@ def _transport_options(url: str) -> dict:
             # One list per queue: a consumer can then move each message atomically.
             "priority_steps": [0],
             "visibility_timeout": VISIBILITY_TIMEOUT,
+            "consumer_ttl": CONSUMER_TTL,
             "unacked_restore_interval": RESTORE_INTERVAL,
             "unacked_restore_throttle": 1,
             # A worker killed mid-sweep leaves kombu's restore mutex behind; with kombu's
@@ -224,10 +231,7 @@ task_annotations = {
     }
     for name in STORAGE_TASKS
 }
-if METERED:  # nobody reads the results of mail and aggregation tasks
-    task_annotations.update(
-        {name: {"ignore_result": True} for name in (*EMAIL_TASKS, *AGGREGATION_TASKS)}
-    )
+if METERED:
     worker_enable_remote_control = False  # no pidbox subscription, no inspect/Flower
 
 worker_max_tasks_per_child = int(os.environ.get("WORKER_MAX_TASKS_PER_CHILD", 10000))
@@ -265,6 +269,9 @@ for _name in (REVALIDATE_TASK, EXPORT_TASK):
         "soft_time_limit": JOB_SOFT_TIME_LIMIT,
         "time_limit": JOB_SOFT_TIME_LIMIT + 600,
     }
+if METERED:  # nobody reads the results of mail and aggregation tasks (2 commands each)
+    for _name in (*EMAIL_TASKS, *AGGREGATION_TASKS):
+        task_annotations.setdefault(_name, {})["ignore_result"] = True
 # Hour of the day (UTC) the digest of yesterday is sent.
 DIGEST_HOUR_UTC = int(os.environ.get("DIGEST_HOUR_UTC", 7))
 

@@ -1,6 +1,7 @@
 """Refuse to start a worker on celery or kombu versions the private-API code was not tested with.
 
-`worker/kombu_redis.py`, `worker/celery_grouping.py` and `celery_results.py` subclass
+`worker/kombu_redis.py` (with `redis_qos.py`, `redis_ownership.py` and `redis_pressure.py`),
+`worker/celery_grouping.py` and `celery_results.py` subclass
 or call private parts of kombu and Celery (listed in PRIVATE_NAMES). Those can change in
 any release, and a change would show up as lost or repeated messages, not as an error.
 A worker therefore starts only on the versions below, unless the operator accepts the
@@ -35,11 +36,19 @@ PRIVATE_NAMES = (
     ("kombu.transport.redis:QoS", "restore_by_tag"),
     ("kombu.transport.redis:QoS", "restore_visible"),
     ("kombu.transport.redis:QoS", "pipe_or_acquire"),
+    # worker/redis_qos.py: the sweep by consumer death in place of restore_visible.
+    ("kombu.transport.redis:QoS", "unacked_mutex_key"),
+    ("kombu.transport.redis:QoS", "unacked_mutex_expire"),
+    ("kombu.transport.redis:Channel", "from_transport_options"),
+    ("kombu.transport.redis", "Mutex"),
+    ("kombu.transport.redis", "MutexHeld"),
+    ("kombu.asynchronous.hub:Hub", "call_repeatedly"),
     ("kombu.transport.virtual.base:QoS", "can_consume_max_estimate"),
     # worker/kombu_redis.py: keep starting and consuming while Redis refuses writes.
     ("kombu.transport.redis:Channel", "_queue_bind"),
     ("kombu.transport.redis:QoS", "restore_unacked"),
     ("kombu.transport.virtual.base:QoS", "_delivered"),
+    ("kombu.transport.redis:Transport", "brpop_timeout"),
     ("kombu.transport.redis:Channel", "_size"),
     ("kombu.transport.redis:Channel", "_q_for_pri"),
     ("kombu.transport.virtual.base:Transport", "_deliver"),
@@ -57,6 +66,7 @@ PRIVATE_NAMES = (
 )
 # Attributes an instance sets up in __init__ (checked on live objects by the test).
 PRIVATE_INSTANCE_NAMES = (
+    ("kombu.transport.redis:QoS", "_vrestore_count"),
     ("kombu.transport.redis:Channel", "_queue_cycle"),
     ("kombu.transport.redis:Channel", "_qos"),
     ("kombu.asynchronous.hub:Hub", "on_tick"),

@@ -49,7 +49,7 @@ def test_retry_publish_refused_keeps_the_message(app, private_redis, make_tracke
                 "CELERY_RESULT_BACKEND": results_url,
                 "STORAGE_RETRY_BACKOFF": "0.2",
                 "STORAGE_LOCK_TIMEOUT_MS": "300",
-                "CELERY_VISIBILITY_TIMEOUT": "4",
+                "CELERY_CONSUMER_TTL": "4",
                 "CELERY_RESTORE_INTERVAL": "1",
             },
         )

@@ -48,7 +48,7 @@ def test_client_kill_during_drain_worker_survives(app, private_redis, make_track
             env={
                 "CELERY_BROKER_URL": broker_url,
                 "CELERY_RESULT_BACKEND": results_url,
-                "CELERY_VISIBILITY_TIMEOUT": "5",
+                "CELERY_CONSUMER_TTL": "5",
                 "CELERY_RESTORE_INTERVAL": "1",
             },
         )

@@ -44,7 +44,7 @@ def test_redis_restart_with_aof_loses_nothing(app, durable_redis, make_tracked_a
             env={
                 "CELERY_BROKER_URL": broker_url,
                 "CELERY_RESULT_BACKEND": results_url,
-                "CELERY_VISIBILITY_TIMEOUT": "5",
+                "CELERY_CONSUMER_TTL": "5",
                 "CELERY_RESTORE_INTERVAL": "1",
             },
         )

@@ -1,37 +1,66 @@
 """The metered-Redis profile (LVD_PROFILE=metered): an idle deployment (web, every pool,
 beat) against a Redis of the test's own, counted with INFO commandstats over a window
-after start-up and projected to a day; then an event posted to the idle deployment is
-stored, and a pool stops warmly on SIGTERM."""
+after start-up and projected to a day, with beat's ticks added from one counted run of
+each scheduled task; then events posted one at a time are picked up within 100 ms
+(p95), and a pool waiting in its long receive stops warmly on SIGTERM within 30 s."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+import pytest
 import redis
 import requests
+from celery import Celery
+from kombu import Connection
 
-from celery_config import WORKER_POOLS
+from app.worker.redis_ownership import SWEEP_LEASE_KEY
+from celery_config import WORKER_POOLS, task_routes
 from tests.conftest import recreate_database
 from tests.ops.conftest import ScriptPool
-from tests.support import PROJECT_ROOT, TEST_DATABASE_URL, gunicorn, wait_for
+from tests.support import PROJECT_ROOT, TEST_DATABASE_URL, PrivateRedis, gunicorn, wait_for
 
-WINDOW_SECONDS = float(os.environ.get("METERED_TEST_WINDOW", 60))
+# The window spans one whole receive wait of every pool (300 s), so each pool's idle
+# receives are counted as they happen; beat's ticks (15 min and longer) are projected
+# from one run of each scheduled task, counted the same way (see test below).
+WINDOW_SECONDS = float(os.environ.get("METERED_TEST_WINDOW", 305))
 PROFILE = os.environ.get("METERED_TEST_PROFILE", "metered")  # "standard": the comparison
-# The issue's target is 5,000 a day; with the 20 s receive wait that warm shutdowns need,
-# four pools alone issue about 17,000 receives a day (README, "Metered Redis").
-MAX_PER_DAY = 25_000
+MAX_PER_DAY = 5_000  # the issue's target
 SETTLE_SECONDS = 10
 DAY = 86400
+PICKUPS = 40
+PICKUP_P95_SECONDS = 0.1  # the issue's bound (wall-clock: the one time this test asserts)
+WARM_SHUTDOWN_SECONDS = 30  # the issue's bound
 # Commands the test itself sends while counting.
 OWN_COMMANDS = {"info", "config|resetstat", "config"}
+TRANSPORT = "app.worker.kombu_redis:Transport"
+LOGGED_AT = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*Task \w+\[([0-9a-f-]+)\] received", re.M
+)
+# Settings as the deployment's processes read them (celery_config reads the profile once,
+# at import): beat's entries (task, kwargs, runs a day), the sweep and keep-alive cadences.
+CONFIG_SCRIPT = """
+import json, celery_config as c
+def runs(s):
+    if isinstance(s, (int, float)):
+        return 86400 / s
+    return len(s.hour) * len(s.minute) * len(s.day_of_week) / 7
+print(json.dumps({"schedule": {name: {"task": e["task"], "kwargs": e.get("kwargs", {}),
+    "runs_per_day": runs(e["schedule"])} for name, e in c.beat_schedule.items()},
+    "transport": c.broker_transport_options}))
+"""
 
 
 def commands_by_name(client: redis.Redis) -> dict[str, int]:
@@ -106,53 +135,176 @@ def create_tracked_app(env: dict) -> dict:
     return {"id": answer["id"], "key": answer["ingest_key"]}
 
 
-def test_idle_deployment_commands_per_day(app, private_redis):
+@dataclass
+class Deployment:
+    env: dict
+    url: str
+    tracked: dict
+    pools: list[ScriptPool]
+    broker: redis.Redis
+
+
+@pytest.fixture(scope="module")
+def deployment(app) -> Iterator[Deployment]:
+    """Web, every pool and beat, idle, in PROFILE, on a Redis of the module's own."""
+    server = PrivateRedis().start()
     env = {
         **os.environ,
         "LVD_PROFILE": PROFILE,
         "DATABASE_URL": fresh_deployment_database(),
-        "CELERY_BROKER_URL": private_redis.url,
-        "CELERY_RESULT_BACKEND": private_redis.url.replace("/0", "/1"),
-        "REDIS_URL": private_redis.url.replace("/0", "/2"),
+        "CELERY_BROKER_URL": server.url,
+        "CELERY_RESULT_BACKEND": server.url.replace("/0", "/1"),
+        "REDIS_URL": server.url.replace("/0", "/2"),
     }
-    tracked = create_tracked_app(env)
-    counted = redis.Redis.from_url(private_redis.url)
     pools = [ScriptPool(pool, env) for pool in WORKER_POOLS]
     try:
+        tracked = create_tracked_app(env)
         for pool in pools:
             pool.start(wait=False)
         for pool in pools:
             wait_for(pool.ready, timeout=90)
         with beat(env), gunicorn(env, workers=1) as url:
-            time.sleep(SETTLE_SECONDS)  # start-up commands are not idle ones
-            counted.config_resetstat()
-            time.sleep(WINDOW_SECONDS)
-            idle = commands_by_name(counted)
-            total = sum(idle.values())
-            per_day = total * DAY / WINDOW_SECONDS
-            print(
-                f"{PROFILE} idle: {total} commands in {WINDOW_SECONDS:.0f} s -> {per_day:.0f}/day"
-            )
-            print("by command:", dict(sorted(idle.items(), key=lambda kv: -kv[1])))
-
-            answer = requests.post(
-                f"{url}/api/logs/{tracked['id']}",
-                json={"eventName": "metered"},
-                headers={"X-API-Key": tracked["key"]},
-                timeout=10,
-            )
-            assert answer.status_code == 202
-            task_id = answer.json()["task_id"]
-            states = lambda: requests.get(f"{url}/api/tasks/{task_id}", timeout=10).json()  # noqa: E731
-            wait_for(lambda: states()["state"] == "SUCCESS", timeout=30, interval=0.2)
-        storage = pools[0]
-        stopping = time.monotonic()
-        storage.proc.send_signal(signal.SIGTERM)
-        assert storage.proc.wait(timeout=60) == 0
-        print(f"warm shutdown of the storage pool: {time.monotonic() - stopping:.1f} s")
-        assert "Warm shutdown" in storage.output()
+            yield Deployment(env, url, tracked, pools, redis.Redis.from_url(server.url))
     finally:
         for pool in pools:
             pool.stop()
+        server.stop()
+
+
+def deployment_config(env: dict) -> dict:
+    found = subprocess.run(
+        [sys.executable, "-c", CONFIG_SCRIPT],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return json.loads(found.stdout)
+
+
+def commands_of_one_run(deployment: Deployment, entry: dict) -> int:
+    """Commands sent for one run of a scheduled task: its publish, receive, acknowledgement."""
+    url = deployment.env["CELERY_BROKER_URL"]
+    sender = Celery()
+    # (CELERY_BROKER_URL, which the test session sets, would win over broker_url.)
+    sender.conf.update(broker_read_url=url, broker_write_url=url)
+    queue = task_routes[entry["task"]]["queue"]
+    pool = next(p for p in deployment.pools if p.queue == queue)
+    deployment.broker.config_resetstat()
+    sent = sender.send_task(entry["task"], kwargs=entry.get("kwargs", {}), queue=queue)
+    wait_for(lambda: f"[{sent.id}] succeeded" in pool.output(), timeout=60)
+    time.sleep(1)  # its acknowledgement and the receive that follows are sent
+    sender.close()
+    used = commands_by_name(deployment.broker)
+    print(f"one run of {entry['task']}:", dict(sorted(used.items(), key=lambda kv: -kv[1])))
+    return sum(used.values())
+
+
+def commands_of_sweeps_and_keep_alives(deployment: Deployment, options: dict) -> dict:
+    """Commands a day of the periodic work slower than the window, each counted once here
+    with the workers' transport against the deployment's Redis (its four consumers):
+    one sweep per restore interval (the other pools' timers find its lease taken: one
+    command each), and each pool's keep-alive refresh every third of the TTL."""
+    counted = deployment.broker
+    pools = len(deployment.pools)
+    with Connection(
+        deployment.env["CELERY_BROKER_URL"], transport=TRANSPORT, transport_options=options
+    ) as connection:
+        channel = connection.default_channel
+        channel.keep_alive()  # (connects, creates the key, loads the lock's script)
+        channel.qos.restore_visible(interval=1)
+        counted.delete(SWEEP_LEASE_KEY)
+        costs = {}
+        for name in ("sweep", "sweep found taken", "keep-alive"):
+            counted.config_resetstat()
+            if name == "keep-alive":
+                channel._alive_at = float("-inf")  # as when a third of the TTL has passed
+                channel.keep_alive()
+            else:
+                channel.qos.restore_visible(interval=1)
+            costs[name] = sum(commands_by_name(counted).values())
+        counted.delete(channel.alive_key)
+    print("periodic work, commands each:", costs)
+    sweep_every, refresh_every = options["unacked_restore_interval"], options["consumer_ttl"] / 3
+    per_day = {
+        "sweeps": DAY / sweep_every * (costs["sweep"] + (pools - 1) * costs["sweep found taken"]),
+        "keep-alives": pools * DAY / refresh_every * costs["keep-alive"],
+    }
+    # Work at least as frequent as the window was counted in it already.
+    slower = {"sweeps": sweep_every > WINDOW_SECONDS, "keep-alives": refresh_every > WINDOW_SECONDS}
+    return {name: figure for name, figure in per_day.items() if slower[name]}
+
+
+def test_idle_deployment_commands_per_day(deployment):
+    time.sleep(SETTLE_SECONDS)  # start-up commands are not idle ones
+    deployment.broker.config_resetstat()
+    time.sleep(WINDOW_SECONDS)
+    idle = commands_by_name(deployment.broker)
+    per_day = sum(idle.values()) * DAY / WINDOW_SECONDS
+    print(f"{PROFILE} idle: {sum(idle.values())} commands in {WINDOW_SECONDS:.0f} s")
+    print("by command:", dict(sorted(idle.items(), key=lambda kv: -kv[1])))
+    config = deployment_config(deployment.env)
+    scheduled = {}
+    entries = list(config["schedule"].values())
+    commands_of_one_run(deployment, entries[0])  # the sender connects, declares the queue
+    for name, entry in config["schedule"].items():
+        if DAY / entry["runs_per_day"] > WINDOW_SECONDS:  # else counted in the window
+            scheduled[name] = commands_of_one_run(deployment, entry) * entry["runs_per_day"]
+    print("beat, commands a day by entry:", {k: round(v) for k, v in scheduled.items()})
+    periodic = commands_of_sweeps_and_keep_alives(deployment, config["transport"])
+    print("sweeps and keep-alives, commands a day:", {k: round(v) for k, v in periodic.items()})
+    per_day += sum(scheduled.values()) + sum(periodic.values())
+    print(f"{PROFILE} idle deployment: {per_day:.0f} commands a day")
     if PROFILE == "metered":
         assert per_day <= MAX_PER_DAY, idle
+
+
+def test_a_task_is_picked_up_within_100_ms_p95(deployment):
+    """Events posted one at a time to the idle deployment: from the request's start to
+    the storage pool's "received" log line (same host clock, millisecond resolution)."""
+    posted = {}
+    for i in range(PICKUPS):
+        time.sleep(0.25)  # each arrives while the pool waits in its long receive
+        started = time.time()
+        answer = requests.post(
+            f"{deployment.url}/api/logs/{deployment.tracked['id']}",
+            json={"eventName": "metered", "eventId": f"pickup-{i}"},
+            headers={"X-API-Key": deployment.tracked["key"]},
+            timeout=10,
+        )
+        assert answer.status_code == 202
+        posted[answer.json()["task_id"]] = started
+    storage = deployment.pools[0]
+
+    def received() -> dict[str, float]:
+        return {
+            task: datetime.strptime(at, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            for at, task in LOGGED_AT.findall(storage.output())
+            if task in posted
+        }
+
+    wait_for(lambda: len(received()) == PICKUPS, timeout=30)
+    latencies = sorted(at - posted[task] for task, at in received().items())
+    p95 = latencies[int(0.95 * PICKUPS) - 1]
+    slow = sum(latency > PICKUP_P95_SECONDS for latency in latencies)
+    print(
+        f"pick-up: p50 {latencies[PICKUPS // 2] * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+        f"{slow} of {PICKUPS} over {PICKUP_P95_SECONDS * 1000:.0f} ms"
+    )
+    assert p95 <= PICKUP_P95_SECONDS, latencies
+
+
+def test_warm_shutdown_of_a_pool_waiting_in_a_long_receive(deployment):
+    storage = deployment.pools[0]
+    time.sleep(2)  # idle again: the pool waits in a receive of METERED_RECEIVE_WAIT
+    stopping = time.monotonic()
+    storage.proc.send_signal(signal.SIGTERM)
+    assert storage.proc.wait(timeout=60) == 0
+    took = time.monotonic() - stopping
+    print(f"warm shutdown of the storage pool: {took:.1f} s")
+    assert "Warm shutdown" in storage.output()
+    assert took < WARM_SHUTDOWN_SECONDS  # the issue's bound; the receive waits 300 s
+    assert deployment.broker.llen("default") == 0
+    assert not list(deployment.broker.scan_iter(match="lvd.receiving:*"))

@@ -4,6 +4,7 @@ wake-up takes several messages, and on an event loop acknowledgements go togethe
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 
@@ -14,10 +15,12 @@ from kombu import Connection, Exchange, Queue
 from kombu.asynchronous import Hub
 
 from app.worker.kombu_redis import CONSUMER_PREFIX, RECEIVING_PREFIX, UNREADABLE_PREFIX
+from app.worker.redis_ownership import OWNED_PREFIX, restore_gone_consumers
 from tests.support import TEST_REDIS_URL
 
 URL = f"{TEST_REDIS_URL}/15"
 OPTIONS = {"priority_steps": [0], "visibility_timeout": 60}
+TRANSPORT = "app.worker.kombu_redis:Transport"
 
 
 @pytest.fixture
@@ -30,7 +33,7 @@ def queue_name():
 
 
 def _connection() -> Connection:
-    return Connection(URL, transport="app.worker.kombu_redis:Transport", transport_options=OPTIONS)
+    return Connection(URL, transport=TRANSPORT, transport_options=OPTIONS)
 
 
 def _publish(connection, queue, bodies) -> None:
@@ -55,30 +58,101 @@ def test_a_received_message_is_recorded_unacknowledged_and_off_the_receiving_lis
             assert [m.payload for m in received] == [{"n": 1}]
             tag = received[0].delivery_tag
             assert client.hexists("unacked", tag)
+            assert client.sismember(channel.owned_key, tag)
             assert client.llen(channel.receiving_key(queue_name)) == 0
             assert client.exists(f"{CONSUMER_PREFIX}:{channel.consumer_id}")
             received[0].ack()
             assert not client.hexists("unacked", tag)
+            assert not client.sismember(channel.owned_key, tag)
             assert client.llen(queue_name) == 0
 
 
-def test_the_sweep_requeues_what_a_dead_consumer_received_but_never_recorded(queue_name):
+def _unacked_record(client, connection, queue, tag: str, score: float, owner: str | None):
+    """Publish a message and record it by hand as unacknowledged (kombu's stored form),
+    with an index score and, unless None, an owning consumer."""
+    _publish(connection, queue, [{"tag": tag}])
+    envelope = orjson.loads(client.rpop(queue.name))
+    envelope["properties"]["delivery_tag"] = tag
+    client.hset("unacked", tag, orjson.dumps([envelope, queue.name, queue.name]))
+    client.zadd("unacked_index", {tag: score})
+    if owner is not None:
+        client.sadd(f"{OWNED_PREFIX}:{owner}", tag)
+
+
+def test_the_sweep_gives_back_only_what_gone_consumers_hold_and_old_ownerless_records(
+    queue_name,
+):
     client = redis.Redis.from_url(URL)
-    dead = f"{RECEIVING_PREFIX}:{uuid.uuid4().hex}:{queue_name}"
-    alive_id = uuid.uuid4().hex
-    alive = f"{RECEIVING_PREFIX}:{alive_id}:{queue_name}"
-    client.lpush(queue_name, b"first", b"second", b"third")
-    client.lmove(queue_name, dead, "RIGHT", "LEFT")  # moved, then the consumer was killed
-    client.lmove(queue_name, alive, "RIGHT", "LEFT")  # moved by a consumer still running
-    client.set(f"{CONSUMER_PREFIX}:{alive_id}", 1, ex=60)
-
+    queue = _queue(queue_name)
+    for key in client.scan_iter(match="lvd.*"):  # other tests' consumers, if any
+        client.delete(key)
+    gone, alive = uuid.uuid4().hex, uuid.uuid4().hex
+    client.set(f"{CONSUMER_PREFIX}:{alive}", 1, ex=60)
+    seconds, _micro = client.time()  # Redis' clock, not this host's
+    old, new = seconds - 1000, seconds - 10
     with _connection() as connection:
-        connection.default_channel.restore_orphans()
+        _unacked_record(client, connection, queue, "gone-old", old, gone)
+        _unacked_record(client, connection, queue, "gone-new", new, gone)
+        _unacked_record(client, connection, queue, "alive-old", old, alive)  # a slow task
+        _unacked_record(client, connection, queue, "ownerless-old", old, None)
+        _unacked_record(client, connection, queue, "ownerless-new", new, None)
+        client.lpush(queue_name, b"first", b"second")
+        client.lmove(queue_name, f"{RECEIVING_PREFIX}:{gone}:{queue_name}", "RIGHT", "LEFT")
+        client.lmove(queue_name, f"{RECEIVING_PREFIX}:{alive}:{queue_name}", "RIGHT", "LEFT")
 
-    assert client.llen(dead) == 0
-    assert client.lrange(alive, 0, -1) == [b"second"]  # a live consumer's is left alone
-    assert sorted(client.lrange(queue_name, 0, -1)) == [b"first", b"third"]
-    client.delete(f"{CONSUMER_PREFIX}:{alive_id}")
+        swept = restore_gone_consumers(connection.default_channel.qos, client, 600)
+
+    assert swept == [gone]
+    queued = client.lrange(queue_name, 0, -1)
+    envelopes = [orjson.loads(m) for m in queued if m.startswith(b"{")]
+    tags = sorted(m["properties"]["delivery_tag"] for m in envelopes)
+    assert tags == ["gone-new", "gone-old", "ownerless-old"]
+    assert [m for m in queued if not m.startswith(b"{")] == [b"first"]  # its receiving list
+    assert sorted(client.hkeys("unacked")) == [b"alive-old", b"ownerless-new"]
+    assert not client.exists(f"{OWNED_PREFIX}:{gone}", f"{RECEIVING_PREFIX}:{gone}:{queue_name}")
+    assert client.smembers(f"{OWNED_PREFIX}:{alive}") == {b"alive-old"}
+    assert client.lrange(f"{RECEIVING_PREFIX}:{alive}:{queue_name}", 0, -1) == [b"second"]
+    for key in (f"{CONSUMER_PREFIX}:{alive}", f"{OWNED_PREFIX}:{alive}", "unacked"):
+        client.delete(key)
+    client.zrem("unacked_index", "alive-old", "ownerless-new")
+
+
+def test_the_keep_alive_is_judged_by_redis_and_recreated_when_missing(queue_name):
+    client = redis.Redis.from_url(URL)
+    with _connection() as connection:
+        channel = connection.default_channel
+        channel.consumer_ttl = 9
+        channel.keep_alive()
+        assert 0 < client.ttl(channel.alive_key) <= 9
+        client.delete(channel.alive_key)
+        channel.keep_alive()  # a third of the TTL has not passed: nothing sent
+        assert not client.exists(channel.alive_key)
+        channel._alive_at -= 3
+        channel.keep_alive()
+        assert 0 < client.ttl(channel.alive_key) <= 9
+
+
+def test_closing_drops_a_pending_receive_instead_of_waiting_for_it(queue_name):
+    """A BLMOVE that would block for 300 s: close returns at once (the bound is generous,
+    the wait it replaces is 300 s), and a message published afterwards stays queued."""
+    client = redis.Redis.from_url(URL)
+    queue = _queue(queue_name)
+    options = {**OPTIONS, "polling_interval": 300}  # the receive's wait (the metered one)
+    with Connection(URL, transport=TRANSPORT, transport_options=options) as connection:
+        channel = connection.default_channel
+        with connection.Consumer(queue, callbacks=[lambda body, m: None]):
+            with pytest.raises(socket.timeout):
+                connection.drain_events(timeout=0.5)  # sends the BLMOVE, nothing comes
+            assert channel._in_poll
+            alive_key, receiving = channel.alive_key, channel.receiving_key(queue_name)
+            assert client.exists(alive_key)
+            started = time.monotonic()
+            channel.close()
+            assert time.monotonic() - started < 10
+    client.lpush(queue_name, b"later")
+    time.sleep(0.2)  # a BLMOVE still blocked would take it now
+    assert client.lrange(queue_name, 0, -1) == [b"later"]
+    assert not client.exists(receiving, alive_key)
 
 
 def test_one_wake_up_takes_what_the_prefetch_allows_and_records_it_all(queue_name):

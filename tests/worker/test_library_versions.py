@@ -28,6 +28,7 @@ def test_private_instance_attributes_exist_on_live_objects():
     live = {"kombu.asynchronous.hub:Hub": Hub()}
     with Connection(f"{TEST_REDIS_URL}/{BROKER_DB}", transport=Transport) as connection:
         live["kombu.transport.redis:Channel"] = connection.default_channel
+        live["kombu.transport.redis:QoS"] = connection.default_channel.qos
         for target, name in library_versions.PRIVATE_INSTANCE_NAMES:
             assert hasattr(live[target], name), f"{target} instances have no {name}"
     live["kombu.asynchronous.hub:Hub"].close()

@@ -1,0 +1,58 @@
+"""Redis commands per stored event on the batch path: 5,000 events posted in batches of
+100 to `/api/logs/<app>/batch` while a real `default` pool drains them, everything (the
+broker, results and the web's rate-limit counters) on a Redis of the test's own, counted
+with INFO commandstats. The figure is a count, the same on any machine."""
+
+from __future__ import annotations
+
+import redis
+
+from tests.faults.scenario import make_event, row_count
+from tests.ops.test_metered import commands_by_name
+from tests.support import USER_LOGIN_SCHEMA, WorkerPool, app_with, wait_for
+
+BATCHES = 50
+BATCH_SIZE = 100
+MAX_COMMANDS_PER_EVENT = 4
+
+
+def test_batch_path_costs_at_most_four_redis_commands_per_stored_event(
+    app, private_redis, make_tracked_app
+):
+    broker_url = private_redis.url
+    results_url = broker_url.rsplit("/", 1)[0] + "/1"
+    limits_url = broker_url.rsplit("/", 1)[0] + "/2"
+    counted = redis.Redis.from_url(broker_url)
+    tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
+    headers = {"X-API-Key": tracked["key"]}
+    pool = WorkerPool(
+        "default",
+        concurrency=2,
+        env={"CELERY_BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": results_url},
+    )
+    config = {
+        "CELERY": {"broker_url": broker_url, "result_backend": results_url},
+        "REDIS_URL": limits_url,
+        "RATELIMIT_STORAGE_URI": limits_url,
+    }
+    with app_with(app, config) as web:
+        client = web.test_client()
+        try:
+            pool.start()
+            counted.config_resetstat()
+            for batch in range(BATCHES):
+                events = [make_event("per-event", batch * BATCH_SIZE + i) for i in range(100)]
+                answer = client.post(
+                    f"/api/logs/{tracked['id']}/batch", json={"events": events}, headers=headers
+                )
+                assert answer.status_code == 202, answer.get_json()
+            stored = BATCHES * BATCH_SIZE
+            wait_for(lambda: row_count(app, tracked["id"]) == stored, timeout=120)
+            wait_for(lambda: counted.hlen("unacked") == 0, timeout=30)
+            used = commands_by_name(counted)
+        finally:
+            pool.stop()
+    per_event = sum(used.values()) / stored
+    print(f"batch path: {sum(used.values())} commands for {stored} events -> {per_event:.3f}")
+    print("by command:", dict(sorted(used.items(), key=lambda kv: -kv[1])))
+    assert per_event <= MAX_COMMANDS_PER_EVENT, used
