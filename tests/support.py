@@ -423,28 +423,39 @@ class WorkerPools:
             pool.stop()
 
 
-def recreate_database(url: str) -> None:
-    """Drop and create the database named by `url` (its server must answer)."""
+@contextlib.contextmanager
+def admin_connection(database: str = "postgres", server_url: str | None = None):
+    """An autocommit psycopg2 connection to `database` on the server of `server_url`
+    (the test server by default), for ALTER DATABASE, CREATE DATABASE and held locks."""
     import psycopg2
     from sqlalchemy.engine import make_url
 
-    target = make_url(url)
-    admin = psycopg2.connect(
-        host=target.host,
-        port=target.port or 5432,
-        user=target.username,
-        password=target.password,
-        dbname="postgres",
+    url = make_url(server_url or TEST_DATABASE_URL)
+    connection = psycopg2.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname=database,
     )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
+    connection.autocommit = True
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the database named by `url` (its server must answer)."""
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    with admin_connection(server_url=url) as admin, admin.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-            (target.database,),
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
         )
-        cursor.execute(f'DROP DATABASE IF EXISTS "{target.database}"')
-        cursor.execute(f'CREATE DATABASE "{target.database}"')
-    admin.close()
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cursor.execute(f'CREATE DATABASE "{name}"')
 
 
 def _answers(url: str) -> bool:

@@ -10,7 +10,6 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-import psycopg2
 import redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -141,24 +140,6 @@ def broker_is_empty(broker: redis.Redis) -> bool:
         and broker.hlen("unacked") == 0
         and not list(broker.scan_iter(match="lvd.receiving:*"))
     )
-
-
-@contextlib.contextmanager
-def admin_connection(database: str = "postgres"):
-    """An autocommit psycopg2 connection to the test server (for ALTER DATABASE, locks)."""
-    url = make_url(TEST_DATABASE_URL)
-    connection = psycopg2.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        dbname=database,
-    )
-    connection.autocommit = True
-    try:
-        yield connection
-    finally:
-        connection.close()
 
 
 def database_name() -> str:

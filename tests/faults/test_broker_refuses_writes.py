@@ -15,7 +15,6 @@ import pytest
 import redis
 
 from tests.faults.scenario import (
-    admin_connection,
     assert_stored_exactly_once,
     broker_is_empty,
     database_name,
@@ -24,7 +23,7 @@ from tests.faults.scenario import (
     row_count,
     scenario_app,
 )
-from tests.support import USER_LOGIN_SCHEMA, PrivateRedis, WorkerPool, wait_for
+from tests.support import USER_LOGIN_SCHEMA, PrivateRedis, WorkerPool, admin_connection, wait_for
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ from app.worker.dead_letter import parked_count
 from tests.faults.scenario import (
     BROKER_URL,
     WORKER_ENV,
-    admin_connection,
     assert_stored_exactly_once,
     broker_is_empty,
     database_name,
@@ -34,7 +33,7 @@ from tests.faults.scenario import (
     row_count,
     scenario_app,
 )
-from tests.support import USER_LOGIN_SCHEMA, WorkerPool, wait_for
+from tests.support import USER_LOGIN_SCHEMA, WorkerPool, admin_connection, wait_for
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import pytest
 import redis
 
 from tests.faults.scenario import (
-    admin_connection,
     assert_stored_exactly_once,
     broker_is_empty,
     database_name,
@@ -26,7 +25,7 @@ from tests.faults.scenario import (
     row_count,
     scenario_app,
 )
-from tests.support import USER_LOGIN_SCHEMA, PrivateRedis, WorkerPool, wait_for
+from tests.support import USER_LOGIN_SCHEMA, PrivateRedis, WorkerPool, admin_connection, wait_for
 
 HELD_SECONDS = 12
 RECEIVED = re.compile(r"Task process_event_\w+\[([0-9a-f-]+)\] received")

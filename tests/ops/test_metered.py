@@ -28,9 +28,15 @@ from kombu import Connection
 
 from app.worker.redis_ownership import SWEEP_LEASE_KEY
 from celery_config import WORKER_POOLS, task_routes
-from tests.conftest import recreate_database
 from tests.ops.conftest import ScriptPool
-from tests.support import PROJECT_ROOT, TEST_DATABASE_URL, PrivateRedis, gunicorn, wait_for
+from tests.support import (
+    PROJECT_ROOT,
+    TEST_DATABASE_URL,
+    PrivateRedis,
+    gunicorn,
+    recreate_database,
+    wait_for,
+)
 
 # The window spans one whole receive wait of every pool (300 s), so each pool's idle
 # receives are counted as they happen; beat's ticks (15 min and longer) are projected
@@ -121,9 +127,10 @@ def fresh_deployment_database() -> str:
     return url
 
 
-def create_tracked_app(env: dict) -> dict:
-    created = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "run", "apps", "create", "metered", "--json"],
+def _json_from(arguments: list[str], env: dict):
+    """Run a Python command of the deployment and read the JSON of its last output line."""
+    done = subprocess.run(
+        [sys.executable, *arguments],
         cwd=PROJECT_ROOT,
         env=env,
         check=True,
@@ -131,7 +138,11 @@ def create_tracked_app(env: dict) -> dict:
         text=True,
         timeout=60,
     )
-    answer = json.loads(created.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def create_tracked_app(env: dict) -> dict:
+    answer = _json_from(["-m", "flask", "--app", "run", "apps", "create", "metered", "--json"], env)
     return {"id": answer["id"], "key": answer["ingest_key"]}
 
 
@@ -172,16 +183,7 @@ def deployment(app) -> Iterator[Deployment]:
 
 
 def deployment_config(env: dict) -> dict:
-    found = subprocess.run(
-        [sys.executable, "-c", CONFIG_SCRIPT],
-        cwd=PROJECT_ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return json.loads(found.stdout)
+    return _json_from(["-c", CONFIG_SCRIPT], env)
 
 
 def commands_of_one_run(deployment: Deployment, entry: dict) -> int:
