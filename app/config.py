@@ -97,6 +97,8 @@ class Config:
         self.JSON_SORT_KEYS = False
         # /metrics: Bearer token; unset means loopback clients only (app/ops/metrics.py).
         self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+        # false: nothing counted, /metrics answers 404 (the benchmark's "without metrics").
+        self.METRICS_ENABLED = _env_bool("METRICS_ENABLED", True)
         # false: storage and mail run in the request, no worker needed (app/celery_client.py).
         self.CELERY_ENABLED = _env_bool("CELERY_ENABLED", True)
         self._accounts()

@@ -22,6 +22,7 @@ from bench.stack import log
 PHASES = {
     "ceiling": phases.ceiling,
     "single": phases.single,
+    "metrics-cost": phases.metrics_cost,
     "batch": phases.batch,
     "e2e-batch": pipeline.e2e_batch,
     "e2e-single": pipeline.e2e_single,

@@ -126,13 +126,17 @@ class Bench:
                 last, since = now, time.monotonic()
         return last
 
-    def reset_events(self) -> None:
-        """Empty the queues (once nothing more arrives) and the events tables."""
-        if self.web is not None and not self.pools.running(self.pools.storage):
+    def purge_queues(self) -> None:
+        """Empty the queues once nothing more arrives (the events tables stay)."""
+        if self.pools is not None and not self.pools.running(self.pools.storage):
             self.settled_queue()
         dropped = self.broker.purge([queue for queue, _c in self.pools.pools.values()])
         if dropped:
             log(f"purged {dropped} queued message(s)")
+
+    def reset_events(self) -> None:
+        """Empty the queues (once nothing more arrives) and the events tables."""
+        self.purge_queues()
         self.db.truncate_events()
 
     # --- loads ------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """Dashboard phases: ingest while live pages poll, and the read endpoints at 1,000,000 events.
 
-- viewers: single-event ingest (wrk, 16 connections) alone, then while VIEWERS
-  threads poll the live stream the way an open page does (one short request a second
-  with the cursor). The app holds VIEWER_EVENTS stored events, so each page has a
-  cursor as a real open page does; the storage pool is stopped, so every poll after the
-  first finds nothing new (the idle poll). Then alone again. Reports the figure with
-  pages against the mean of the two without, and their ratio (target >= 0.9).
+- viewers: single-event ingest (wrk, 16 connections) alone, and while VIEWERS threads
+  poll the live stream the way an open page does (one short request a second with the
+  cursor), in alternating windows. The app holds VIEWER_EVENTS stored events, so each
+  page has a cursor as a real open page does; the storage pool is stopped, so every poll
+  after the first finds nothing new (the idle poll). Reports the median of the per-round
+  ratios, with pages over without (target >= 0.9).
 - dashboard-reads: a million events (29 days) generated into the bench app with SQL and
   rolled up as the `batch_processing` pool does, then each JSON endpoint (stream, stream
   with a filter, detail, stats and errors of 1 h to 30 d) requested sequentially
@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -25,9 +26,10 @@ import time
 import psycopg2
 import requests
 
+from bench.alternate import alternate
 from bench.context import Bench
 from bench.million import counters_sql, events_sql
-from bench.phases import HIGH, _measure, _warm_up
+from bench.phases import HIGH, _warm_up
 from bench.settings import ROOT
 from bench.stack import log
 from bench.workload import LivePoll
@@ -101,45 +103,59 @@ class LivePages:
 
 
 def viewers(bench: Bench) -> dict:
-    """Single-event ingest without, with, and again without VIEWERS live pages polling.
+    """Single-event ingest alone and with VIEWERS live pages polling, in alternating windows.
 
-    The figure without pages is the mean of the runs before and after: a second run of
-    this phase measured 19 % below the first with no page at all (ratio 0.81 with
-    BENCH_VIEWERS=0), which a before/after comparison alone would charge to the pages.
+    The same load with no page at all measured 19 % lower in one window than in the next
+    on this kind of machine, so the phase alternates short windows (bench/alternate.py)
+    and reports the median of the per-round ratios, not one figure against another taken
+    a minute apart.
     """
     bench.pools.stop_all()
-    log(f"viewers: single-event ingest alone, with {VIEWERS} live pages polling, alone")
+    rounds, seconds = (2, 3.0) if bench.options.quick else (6, 5.0)
+    log(f"viewers: single-event ingest alone and with {VIEWERS} live pages, {rounds} rounds")
     web = bench.ensure_web()
     cookie = _viewer_cookie(bench)
     load = bench.load("single")
+    latencies: list[float] = []
+    failures = 0
+
+    @contextlib.contextmanager
+    def watched():
+        nonlocal failures
+        with LivePages(web.url, bench.app_id, cookie, VIEWERS) as pages:
+            time.sleep(1)  # every page has polled once: the window sees steady polling
+            yield load
+        latencies.extend(pages.latencies_ms)
+        failures += pages.failures
+
     try:
         _generate(bench, VIEWER_EVENTS)
         _warm_up(bench, load)
-        before = _measure(bench, load, HIGH)
-        bench.reset_events()
-        _generate(bench, VIEWER_EVENTS)
-        with LivePages(web.url, bench.app_id, cookie, VIEWERS) as pages:
-            time.sleep(2)  # every page has polled at least once
-            watched = _measure(bench, load, HIGH)
-        polls = sorted(pages.latencies_ms)
-        bench.reset_events()
-        _generate(bench, VIEWER_EVENTS)
-        after = _measure(bench, load, HIGH)
+        outcome = alternate(
+            bench,
+            {"alone": lambda: contextlib.nullcontext(load), "with": watched},
+            rounds,
+            seconds,
+            HIGH,
+            between=bench.purge_queues,
+        )
     finally:
         bench.reset_events()
-    alone = (before.rps + after.rps) / 2
+    polls = sorted(latencies)
     return {
-        "rps_alone": alone,
-        "rps_with_viewers": watched.rps,
-        "ratio": watched.rps / alone if alone else None,
+        "rps_alone": outcome.median_rps("alone"),
+        "rps_with_viewers": outcome.median_rps("with"),
+        "ratio": outcome.ratio(),
         "poll_p95_ms": _percentile(polls, 95),
-        "poll_failures": pages.failures,
-        "errors": before.errors + watched.errors + after.errors,
+        "poll_failures": failures,
+        "errors": outcome.errors(),
         "detail": {
             "polls": len(polls),
             "viewers": VIEWERS,
-            "rps_alone_before": before.rps,
-            "rps_alone_after": after.rps,
+            "rounds": rounds,
+            "window_s": seconds,
+            "ratios": outcome.ratios(),
+            "rps": {name: outcome.rps(name) for name in outcome.names},
         },
     }
 

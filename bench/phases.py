@@ -5,12 +5,14 @@ Each phase returns {metric: number}; a key "detail" may hold extra, non-numeric 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import statistics
 import timeit
 from datetime import UTC, datetime
 
 from bench import wrk
+from bench.alternate import alternate
 from bench.context import Bench
 from bench.rss import RssSampler
 from bench.stack import WebServer, log
@@ -94,6 +96,55 @@ def batch(bench: Bench) -> dict:
         "p50_ms_c16": result.latency_ms["p50"],
         "p99_ms_c16": result.latency_ms["p99"],
         "errors": result.errors,
+    }
+
+
+def metrics_cost(bench: Bench) -> dict:
+    """Single-event ingest with the Prometheus metrics and without (METRICS_ENABLED=false).
+
+    Two copies of the app run side by side; wrk loads one, then the other, in alternating
+    windows (bench/alternate.py), so that the machine's drift does not pass for the
+    metrics' cost. Reports both medians and the median per-round ratio (target >= 0.95).
+    """
+    bench.pools.stop_all()
+    bench.stop_web()
+    rounds, seconds = (2, 3.0) if bench.options.quick else (6, 5.0)
+    log(f"metrics-cost: single events, {rounds} rounds of {seconds:g}s with and without")
+    servers = {
+        "without": WebServer(
+            bench.processes, "web-no-metrics", "run:app", {**bench.env, "METRICS_ENABLED": "false"}
+        ),
+        "with": WebServer(bench.processes, "web-metrics", "run:app", bench.env),
+    }
+    loads = {}
+    try:
+        for name, server in servers.items():
+            server.start()
+            loads[name] = bench.load("single", url=f"{server.url}/api/logs/{bench.app_id}")
+            _warm_up(bench, loads[name])
+        outcome = alternate(
+            bench,
+            {name: (lambda ld=load: contextlib.nullcontext(ld)) for name, load in loads.items()},
+            rounds,
+            seconds,
+            HIGH,
+            between=bench.purge_queues,
+        )
+    finally:
+        for server in servers.values():
+            server.stop()
+        bench.reset_events()
+    return {
+        "rps_without": outcome.median_rps("without"),
+        "rps_with": outcome.median_rps("with"),
+        "ratio": outcome.ratio(),
+        "errors": outcome.errors(),
+        "detail": {
+            "rounds": rounds,
+            "window_s": seconds,
+            "ratios": outcome.ratios(),
+            "rps": {name: outcome.rps(name) for name in servers},
+        },
     }
 
 

@@ -55,6 +55,11 @@ ROWS = (
     Row("single", "p50_ms_c4", "ms", "same"),
     Row("single", "p99_ms_c4", "ms", "same", Target("<=", 10)),
     Row("single", "errors", "", None, Target("==", 0)),
+    # Prometheus metrics: the same app with and without them, in alternating windows.
+    Row("metrics-cost", "rps_without", "req/s", "rps"),
+    Row("metrics-cost", "rps_with", "req/s", "rps"),
+    Row("metrics-cost", "ratio", "", None, Target(">=", 0.95)),
+    Row("metrics-cost", "errors", "", None, Target("==", 0)),
     Row("batch", "requests_per_s", "req/s", "rps"),
     Row("batch", "events_per_s", "ev/s", "rps", Target(">=", 20_000)),
     Row("batch", "p99_ms_c16", "ms"),

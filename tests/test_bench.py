@@ -1,15 +1,18 @@
-"""The benchmark's own logic, without servers: wrk output, medians, targets, RSS flatness."""
+"""The benchmark's own logic, without servers: wrk output, medians, targets, RSS flatness,
+alternating windows and the two-sided comparison."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from bench import report
+from bench import compare, report
 from bench.__main__ import parse_args
+from bench.alternate import Alternation, abba
 from bench.rss import Sample, flatness_pct
-from bench.wrk import WrkError, parse_output
+from bench.wrk import WrkError, WrkResult, parse_output
 
 WRK_LINE = {
     "requests": 3000,
@@ -89,3 +92,53 @@ def test_quick_shortens_phases_unless_told_otherwise():
 def test_unknown_phase_is_refused():
     with pytest.raises(SystemExit):
         parse_args(["--only", "nope"])
+
+
+def _result(rps: float) -> WrkResult:
+    return WrkResult(
+        requests=int(rps * 5),
+        duration_s=5.0,
+        latency_ms={},
+        status_202=int(rps * 5),
+        non_202=0,
+        socket_errors=0,
+        accepted=int(rps * 5),
+        connections=16,
+    )
+
+
+def test_alternating_windows_swap_which_condition_goes_first():
+    assert list(abba(3)) == [(0, 0), (0, 1), (1, 1), (1, 0), (2, 0), (2, 1)]
+
+
+def test_alternation_ratio_is_the_median_of_round_ratios_not_of_medians():
+    # The machine slows down between rounds; each round's ratio still says 0.9.
+    outcome = Alternation(
+        ("alone", "with"),
+        {
+            "alone": [_result(1000), _result(500), _result(2000)],
+            "with": [_result(900), _result(450), _result(1800)],
+        },
+    )
+    assert outcome.ratios() == pytest.approx([0.9, 0.9, 0.9])
+    assert outcome.ratio() == pytest.approx(0.9)
+    assert outcome.median_rps("alone") == pytest.approx(1000)
+
+
+def test_compare_runs_sides_abba_and_reports_per_round_ratios():
+    assert compare.order(2) == [(0, 0), (0, 1), (1, 1), (1, 0)]
+    base = compare.Side("base", Path("."))
+    changed = compare.Side("changed", Path("."))
+    base.results = [{"drain": {"events_per_s": 20_000}}, {"drain": {"events_per_s": 10_000}}]
+    changed.results = [{"drain": {"events_per_s": 19_000}}, {"drain": {"events_per_s": 9_800}}]
+    (row,) = compare.summary(base, changed)
+    assert row["figure"] == "drain events_per_s"
+    assert row["ratios"] == pytest.approx([0.95, 0.98])
+    assert row["ratio_median"] == pytest.approx(0.965)
+    assert row["base_median"] == 15_000
+
+
+def test_compare_refuses_malformed_environment():
+    with pytest.raises(SystemExit):
+        compare.parse_env(["METRICS_ENABLED"])
+    assert compare.parse_env(["A=b=c"]) == {"A": "b=c"}

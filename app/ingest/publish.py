@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.ingest.kombu_publish import Send
-from app.ops import metrics
+from app.ops.metrics import IngestRecorder
 from app.store import live_marks
 from app.store.events import store_events
 from celery_config import STORE_BATCH_TASK, STORE_EVENT_TASK
@@ -43,7 +43,9 @@ class DegradedCounter:
     count = 0
 
 
-def publish_or_store(send: Send, records: list[dict], single: bool) -> str | None:
+def publish_or_store(
+    send: Send, records: list[dict], single: bool, recorder: IngestRecorder
+) -> str | None:
     """Publish the records as one task; return its id, or None when they were stored directly."""
     task_id = records[0]["id"] if single else str(uuid.uuid4())
     task_name, args = (
@@ -54,8 +56,8 @@ def publish_or_store(send: Send, records: list[dict], single: bool) -> str | Non
     try:
         started = time.perf_counter()
         send(task_name, args, task_id, f"<{len(records)} record(s)>")
-        metrics.count_published(time.perf_counter() - started, len(records))
-        metrics.count_accepted(records)
+        recorder.published(time.perf_counter() - started, len(records))
+        recorder.accepted(records)
         return task_id
     except BROKER_ERRORS:
         log.warning("broker unavailable; storing %d event(s) synchronously", len(records))
@@ -67,8 +69,8 @@ def publish_or_store(send: Send, records: list[dict], single: bool) -> str | Non
         log.error("broker and database both unavailable; refusing %d event(s)", len(records))
         raise StorageUnavailable("events could not be kept") from exc
     DegradedCounter.count += len(records)
-    metrics.count_degraded(len(records))
-    metrics.count_accepted(records)
+    recorder.degraded(len(records))
+    recorder.accepted(records)
     return None
 
 

@@ -21,6 +21,7 @@ from app.ingest.publish import StorageUnavailable, publish_or_store
 from app.ingest.ratelimit import check_rate_limit
 from app.ingest.records import build_record, canonical_json, verdict
 from app.ingest.registry import AppEntry, RegistryUnavailable
+from app.ops import metrics
 
 QUEUED = "Event queued for processing"
 STORED_DIRECTLY = "Event stored (queue unavailable, written directly)"
@@ -170,10 +171,10 @@ def _refusal(code: str, message: str) -> dict:
 
 def _queue_records(records: list[dict], single: bool) -> str | None:
     """Publish the records with those of concurrent requests; return the task id."""
-    send = celery_client.send
+    send, recorder = celery_client.send, metrics.recorder()
     try:
         return group_publisher.submit(
-            records, single, lambda group, one: publish_or_store(send, group, one)
+            records, single, lambda group, one: publish_or_store(send, group, one, recorder)
         )
     except StorageUnavailable:
         raise ApiError(

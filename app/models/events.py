@@ -43,7 +43,15 @@ class Event(db.Model):
         Index("ix_events_app_received_at", "app_id", "received_at"),
         # The dashboard's reads: newest first per app, per status, per event name (0003).
         Index("ix_events_app_id_id", "app_id", "id"),
-        Index("ix_events_app_status_id", "app_id", "status", "id"),
+        # Only events that are not valid (0006): valid ones are most, and found at once.
+        Index(
+            "ix_events_app_status_id",
+            "app_id",
+            "status",
+            "id",
+            postgresql_where=text("status <> 'valid'"),
+            sqlite_where=text("status <> 'valid'"),
+        ),
         Index("ix_events_app_name_id", "app_id", "event_name", "id"),
     )
 
@@ -82,11 +90,13 @@ class EventClientId(db.Model):
     """
 
     __tablename__ = "event_client_ids"
-    __table_args__ = (Index("ix_event_client_ids_app_received_at", "app_id", "received_at"),)
-
-    app_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True
+    # BRIN: claims are written in time order; retention finds the old ones (0006). No
+    # foreign key to apps: its check cost every stored event a lookup and a row lock.
+    __table_args__ = (
+        Index("ix_event_client_ids_received_at", "received_at", postgresql_using="brin"),
     )
+
+    app_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     client_event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -44,6 +44,11 @@ def counted(name: str) -> float:
     return REGISTRY.get_sample_value(name) or 0.0
 
 
+def counted_labelled(name: str, status: str) -> float:
+    tallies.flush()
+    return REGISTRY.get_sample_value(name, {"status": status}) or 0.0
+
+
 def test_web_counters_are_summed_across_gunicorn_workers(app, make_tracked_app):
     tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
     headers = {"X-API-Key": tracked["key"]}
@@ -127,6 +132,34 @@ def test_rate_limit_refusals_and_degraded_writes_are_counted(app, make_tracked_a
         assert counted("lvd_degraded_events_total") == degraded_before + 3
         scraped = degraded_app.test_client().get("/metrics").get_data(as_text=True)
         assert "lvd_broker_up 0.0" in scraped
+
+
+def test_metrics_turned_off_count_nothing_and_scrape_answers_404(app, make_tracked_app):
+    tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
+    accepted = "lvd_events_accepted_total"
+    with app_with(app, {"METRICS_ENABLED": False}) as quiet_app:
+        client = quiet_app.test_client()
+        before = {status: counted_labelled(accepted, status) for status in ("valid", "invalid")}
+        published_before = counted("lvd_publish_group_events_count")
+        for event in (VALID, INVALID, VALID):
+            answer = client.post(
+                f"/api/logs/{tracked['id']}", json=event, headers={"X-API-Key": tracked["key"]}
+            )
+            assert answer.status_code == 202, answer.get_data(as_text=True)
+        after = {status: counted_labelled(accepted, status) for status in ("valid", "invalid")}
+        assert after == before
+        assert counted("lvd_publish_group_events_count") == published_before
+        scraped = client.get("/metrics")
+        assert scraped.status_code == 404
+        assert "METRICS_ENABLED=false" in scraped.get_data(as_text=True)
+    # The same events on the app with metrics move the counters by their statuses.
+    for event in (VALID, INVALID, VALID):
+        app.test_client().post(
+            f"/api/logs/{tracked['id']}", json=event, headers={"X-API-Key": tracked["key"]}
+        )
+    assert counted_labelled(accepted, "valid") == before["valid"] + 2
+    assert counted_labelled(accepted, "invalid") == before["invalid"] + 1
+    assert counted("lvd_publish_group_events_count") == published_before + 3
 
 
 def test_worker_counters_are_served_by_each_pool(app, make_tracked_app, private_redis, smtp_sink):

@@ -98,6 +98,9 @@ def stream_cases():
         ("live cursor", StreamFilter(after=cursor), "ix_events_app_id_id"),
         ("older page", StreamFilter(before=cursor), "ix_events_app_id_id"),
         ("invalid only", StreamFilter(status="invalid"), "ix_events_app_status_id"),
+        # The status index holds only events that are not valid (0006).
+        ("unplanned only", StreamFilter(status="unplanned"), "ix_events_app_status_id"),
+        ("valid only", StreamFilter(status="valid"), "ix_events_app_id_id"),
         ("one name", StreamFilter(event_name="event_7"), "ix_events_app_name_id"),
         ("search in a day", StreamFilter(search="SKU-12", since=hour_ago), "ix_events_app_id_id"),
     ]
@@ -110,7 +113,16 @@ def test_the_table_holds_a_million_events_in_one_app(million):
     assert counted == ROWS
 
 
-CASES = ["newest", "live cursor", "older page", "invalid only", "one name", "search in a day"]
+CASES = [
+    "newest",
+    "live cursor",
+    "older page",
+    "invalid only",
+    "unplanned only",
+    "valid only",
+    "one name",
+    "search in a day",
+]
 
 
 @pytest.mark.parametrize("case", range(len(CASES)), ids=CASES)
