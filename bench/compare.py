@@ -35,7 +35,7 @@ from bench.settings import ROOT
 FIGURES = (
     ("ceiling", "rps_c16"),
     ("single", "rps_c16"),
-    ("metrics-cost", "ratio"),
+    ("metrics-cost", "cpu_ratio"),
     ("batch", "events_per_s"),
     ("e2e-batch", "stored_events_per_s"),
     ("e2e-single", "stored_events_per_s"),

@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 import time
+from bisect import bisect_left
 from collections import Counter as Tally
 from collections.abc import Iterator
 
@@ -74,17 +75,18 @@ class Tallies:
     """Counts and observations kept in this process, added to Prometheus once a second.
 
     In multiprocess mode each increment of a Prometheus value writes a memory-mapped file
-    under a lock: about 3 µs, and a histogram's observation writes two. A dict entry or a
-    list append under a lock costs a fraction of a microsecond; a daemon thread (one per
-    process, started after fork) adds them up, so a scrape lags by at most a second. The
-    scraping process adds its own first.
+    under a lock, and an observation of a histogram measured 12 µs: as much as a tenth of
+    an ingest request's own cost. Here a count is a dict entry and an observation a bucket
+    index under a lock (about a microsecond); a daemon thread (one per process, started
+    after fork) adds the sums, so a scrape lags by at most a second and costs a few file
+    writes per second whatever the traffic. The scraping process adds its own first.
     """
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self._lock = threading.Lock()
         self._counts: dict[tuple, float] = {}
-        self._observed: list[tuple[Histogram, float]] = []
+        self._observed: dict[Histogram, _Buckets] = {}
         self._running = False
         os.register_at_fork(after_in_child=self._forked)
         atexit.register(self.flush)
@@ -98,9 +100,12 @@ class Tallies:
             self._start()
 
     def observe(self, histogram: Histogram, value: float) -> None:
-        """Observe `value` on `histogram` at the next flush."""
+        """Observe `value` on `histogram` (one without labels) at the next flush."""
         with self._lock:
-            self._observed.append((histogram, value))
+            buckets = self._observed.get(histogram)
+            if buckets is None:
+                buckets = self._observed[histogram] = _Buckets(histogram)
+            buckets.add(value)
         if not self._running:
             self._start()
 
@@ -108,11 +113,11 @@ class Tallies:
         """Add what was counted and observed since the last flush to Prometheus."""
         with self._lock:
             counts, self._counts = self._counts, {}
-            observed, self._observed = self._observed, []
+            observed, self._observed = self._observed, {}
         for (counter, labels), amount in counts.items():
             (counter.labels(*labels) if labels else counter).inc(amount)
-        for histogram, value in observed:
-            histogram.observe(value)
+        for buckets in observed.values():
+            buckets.write()
 
     def _start(self) -> None:
         with self._lock:
@@ -132,8 +137,35 @@ class Tallies:
     def _forked(self) -> None:
         self._lock = threading.Lock()
         self._counts = {}
-        self._observed = []
+        self._observed = {}
         self._running = False  # the parent's thread did not survive the fork
+
+
+class _Buckets:
+    """Observations of one histogram, counted per bucket, written as one sum per bucket.
+
+    prometheus_client has no public call that adds many observations at once, so this
+    writes the histogram's own values (`_upper_bounds`, `_buckets`, `_sum`, stable since
+    0.4); `tests/ops/test_metrics.py` checks that the result equals observing one by one.
+    """
+
+    __slots__ = ("histogram", "bounds", "counts", "total")
+
+    def __init__(self, histogram: Histogram) -> None:
+        self.histogram = histogram
+        self.bounds = tuple(histogram._upper_bounds)  # ends with +Inf
+        self.counts = [0] * len(self.bounds)
+        self.total = 0.0
+
+    def add(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1  # the first bound >= value
+        self.total += value
+
+    def write(self) -> None:
+        for index, count in enumerate(self.counts):
+            if count:
+                self.histogram._buckets[index].inc(count)
+        self.histogram._sum.inc(self.total)
 
 
 tallies = Tallies(FLUSH_SECONDS)

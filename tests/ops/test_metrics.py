@@ -49,6 +49,31 @@ def counted_labelled(name: str, status: str) -> float:
     return REGISTRY.get_sample_value(name, {"status": status}) or 0.0
 
 
+def test_observations_added_per_bucket_equal_observing_one_by_one():
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from app.ops.metrics import _Buckets
+
+    registry = CollectorRegistry()
+    bounds = (0.001, 0.01, 0.1, 1)
+    summed = Histogram("summed", "", buckets=bounds, registry=registry)
+    one_by_one = Histogram("one_by_one", "", buckets=bounds, registry=registry)
+    values = [0.0005, 0.001, 0.0011, 0.05, 0.1, 0.5, 3, 7, 0.01]
+    buckets = _Buckets(summed)
+    for observed in values:
+        buckets.add(observed)
+        one_by_one.observe(observed)
+    buckets.write()
+
+    def samples(name: str) -> list[tuple]:
+        (family,) = [f for f in registry.collect() if f.name == name]
+        return [(s.name.replace(name, ""), s.labels.get("le"), s.value) for s in family.samples]
+
+    assert samples("summed") == samples("one_by_one")
+    assert ("_bucket", "0.001", 2.0) in samples("summed")  # le: bounds are inclusive
+    assert ("_count", None, len(values)) in samples("summed")
+
+
 def test_web_counters_are_summed_across_gunicorn_workers(app, make_tracked_app):
     tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
     headers = {"X-API-Key": tracked["key"]}
