@@ -57,7 +57,9 @@ class Event(db.Model):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     client_event_id: Mapped[str | None] = mapped_column(String(128))
-    app_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("apps.id", ondelete="CASCADE"))
+    # No foreign key on PostgreSQL (0006): its check cost every stored event a lookup and a
+    # row lock on the app. SQLite (standalone) keeps the one of migration 0001.
+    app_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     event_name: Mapped[str] = mapped_column(String(200))
     payload: Mapped[object] = mapped_column(JSONDocument)
     payload_hash: Mapped[str] = mapped_column(String(64))
@@ -91,7 +93,7 @@ class EventClientId(db.Model):
 
     __tablename__ = "event_client_ids"
     # BRIN: claims are written in time order; retention finds the old ones (0006). No
-    # foreign key to apps: its check cost every stored event a lookup and a row lock.
+    # foreign key to apps, as on events.
     __table_args__ = (
         Index("ix_event_client_ids_received_at", "received_at", postgresql_using="brin"),
     )

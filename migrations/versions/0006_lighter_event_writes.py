@@ -1,4 +1,4 @@
-"""lighter writes of events: partial status index, eventId claims without FK and btree
+"""lighter writes of events: partial status index, no foreign keys to apps on the write path
 
 Revision ID: 0006
 Revises: 0005
@@ -11,11 +11,14 @@ about 18 % slower. This takes back what the reads do not need:
 - `ix_events_app_status_id` holds only events that are not valid. The stream's status
   filter for invalid or unplanned events uses it; for valid events (the common status)
   the newest-first index finds them at once. Most events no longer enter it.
-- `event_client_ids` loses its foreign key to `apps` (a check and a row lock on the app
-  per stored event; the product never deletes an app) and its btree on
-  (app_id, received_at), replaced by a BRIN index on received_at: the claims are written
-  in time order, so a BRIN index finds the expired ones for retention at almost no cost
-  per write.
+- `events` and `event_client_ids` lose their foreign keys to `apps`: each cost every
+  stored event a lookup and a row lock on its app, and the product never deletes an app
+  (events reach storage only after their app was found at ingest).
+- `event_client_ids` loses its btree on (app_id, received_at), replaced by a BRIN index
+  on received_at: the claims are written in time order, so a BRIN index finds the
+  expired ones for retention at almost no cost per write.
+
+SQLite (standalone) only gets the partial status index and keeps its foreign key.
 
 Both index builds lock `events` (or `event_client_ids`) against writes while they run;
 writers wait (README, "Migrations").
@@ -39,6 +42,7 @@ def upgrade():
     )
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute("ALTER TABLE events DROP CONSTRAINT events_app_id_fkey")
     op.execute("ALTER TABLE event_client_ids DROP CONSTRAINT event_client_ids_app_id_fkey")
     op.execute("DROP INDEX ix_event_client_ids_app_received_at")
     op.execute(
@@ -55,7 +59,8 @@ def downgrade():
     op.execute(
         "CREATE INDEX ix_event_client_ids_app_received_at ON event_client_ids (app_id, received_at)"
     )
-    op.execute(
-        "ALTER TABLE event_client_ids ADD CONSTRAINT event_client_ids_app_id_fkey "
-        "FOREIGN KEY (app_id) REFERENCES apps (id) ON DELETE CASCADE"
-    )
+    for table in ("events", "event_client_ids"):
+        op.execute(
+            f"ALTER TABLE {table} ADD CONSTRAINT {table}_app_id_fkey "
+            "FOREIGN KEY (app_id) REFERENCES apps (id) ON DELETE CASCADE"
+        )
