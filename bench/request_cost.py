@@ -5,8 +5,9 @@ Throughput under wrk on a small virtual machine swings by a third from one windo
 next, far more than the metrics can cost, so the `metrics-cost` phase also measures the
 cost where it arises: two copies of the app (METRICS_ENABLED true and false) built in
 this process answer POST /api/logs/<app_id> through their WSGI callable, one request at a
-time, in alternating blocks of 100 (drift within a pair is then small); each block's CPU time (this process's, the metrics' flush
-thread included) per request. Prints one JSON line: both medians and per-block ratios.
+time, in alternating blocks of 100 (drift within a pair is then small); each block's CPU
+time (this process's, the metrics' flush thread included) per request. Prints one JSON
+line: both medians and the per-block ratios.
 
 Run with the stack's environment (the benchmark's `metrics-cost` phase does).
 """
