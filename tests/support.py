@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import random
 import shutil
 import signal
 import socket
@@ -55,6 +56,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive free ports, below the kernel's ephemeral range
+    (32768 and up), where outgoing connections of a busy test run cannot take them."""
+    rng = random.Random()
+    for _ in range(200):
+        first = rng.randrange(20000, 32000)
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(first, first + count):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+    raise RuntimeError(f"no {count} consecutive free ports found")
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from tests.support import (
     USER_LOGIN_SCHEMA,
     WorkerPool,
     app_with,
-    free_port,
+    free_ports_in_a_row,
     gunicorn,
     wait_for,
 )
@@ -188,7 +188,7 @@ def test_metrics_turned_off_count_nothing_and_scrape_answers_404(app, make_track
 
 
 def test_worker_counters_are_served_by_each_pool(app, make_tracked_app, private_redis, smtp_sink):
-    base_port = free_port()
+    base_port = free_ports_in_a_row(2)  # default serves on base_port, emails on base_port + 1
     broker = {"CELERY_BROKER_URL": private_redis.url}
     broker["CELERY_RESULT_BACKEND"] = private_redis.url.replace("/0", "/1")
     metrics_env = {"WORKER_METRICS_PORT": str(base_port)}

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from tests.ops.conftest import ScriptPool, scrape, value
-from tests.support import PROJECT_ROOT, free_port
+from tests.support import PROJECT_ROOT, free_ports_in_a_row
 
 SCRIPT = str(PROJECT_ROOT / "start_celery_worker.sh")
 
@@ -54,7 +54,7 @@ def test_autoscale_refuses_malformed_bounds(setting, reason):
 
 
 def test_a_pool_serves_its_metrics_on_the_base_port_plus_its_index():
-    base_port = free_port()
+    base_port = free_ports_in_a_row(3)  # batch_processing serves on base_port + 2
     folder = Path(tempfile.mkdtemp(prefix="lvd-worker-metrics-"))
     (folder / "batch_processing").mkdir()
     stale = folder / "batch_processing" / "counter_1.db"
