@@ -1,7 +1,8 @@
 """Measure two conditions in alternating short windows, and compare them round by round.
 
 On a virtual machine the same code runs 20 % faster or slower from one minute to the
-next (the host's load), which is more than most changes worth measuring. Two figures
+next (the same CPU time buys more or fewer requests), which is more than most changes
+worth measuring. Two figures
 taken minutes apart compare the machine's moods; windows of a few seconds, alternated
 A B B A A B…, each compared with its neighbour, compare the conditions. The figure
 reported is the median of the per-round ratios.

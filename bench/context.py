@@ -91,6 +91,18 @@ class Bench:
         lines = done.stdout.strip().splitlines()
         return json.loads(lines[-1]) if "--json" in args else {}
 
+    def module_json(self, module: str, *args: str) -> dict:
+        """Run `python -m module args` with the stack's environment; its last line's JSON."""
+        done = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
     def ensure_web(self) -> WebServer:
         """The real app under gunicorn, started once per run; its workers' RSS is sampled."""
         if self.web is None:

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import statistics
 import subprocess
@@ -44,15 +43,7 @@ VIEWER_EVENTS = 1000
 
 
 def _viewer_cookie(bench: Bench) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.viewer_session", bench.app_id],
-        cwd=ROOT,
-        env=bench.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return bench.module_json("bench.viewer_session", bench.app_id)
 
 
 def _session(base: str, cookie: dict) -> requests.Session:
@@ -105,8 +96,9 @@ class LivePages:
 def viewers(bench: Bench) -> dict:
     """Single-event ingest alone and with VIEWERS live pages polling, in alternating windows.
 
-    The same load with no page at all measured 19 % lower in one window than in the next
-    on this kind of machine, so the phase alternates short windows (bench/alternate.py)
+    With no page at all, the middle of three consecutive 10 s windows of the same load
+    measured 25 % and, in another run, 61 % below its neighbours on this kind of machine,
+    so the phase alternates short windows (bench/alternate.py)
     and reports the median of the per-round ratios, not one figure against another taken
     a minute apart.
     """

@@ -6,11 +6,8 @@ Each phase returns {metric: number}; a key "detail" may hold extra, non-numeric 
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import statistics
-import subprocess
-import sys
 import timeit
 from datetime import UTC, datetime
 
@@ -18,7 +15,6 @@ from bench import wrk
 from bench.alternate import alternate
 from bench.context import Bench
 from bench.rss import RssSampler
-from bench.settings import ROOT
 from bench.stack import WebServer, log
 from bench.wrk import Load, WrkResult
 
@@ -141,18 +137,7 @@ def metrics_cost(bench: Bench) -> dict:
             server.stop()
         bench.reset_events()
     log("metrics-cost: CPU per request in one process (bench/request_cost.py)")
-    cpu = json.loads(
-        subprocess.run(
-            [sys.executable, "-m", "bench.request_cost", bench.app_id, bench.key],
-            cwd=ROOT,
-            env=bench.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    cpu = bench.module_json("bench.request_cost", bench.app_id, bench.key)
     bench.reset_events()
     return {
         "rps_without": outcome.median_rps("without"),

@@ -6,8 +6,9 @@ next, far more than the metrics can cost, so the `metrics-cost` phase also measu
 cost where it arises: two copies of the app (METRICS_ENABLED true and false) built in
 this process answer POST /api/logs/<app_id> through their WSGI callable, one request at a
 time, in alternating blocks of 100 (drift within a pair is then small); each block's CPU
-time (this process's, the metrics' flush thread included) per request. Prints one JSON
-line: both medians and the per-block ratios.
+time (this process's, the metrics' flush thread included) per request. Building each
+request's WSGI environ is inside the timed block on both sides, so the ratio errs a
+little towards 1. Prints one JSON line: both medians and the per-block ratios.
 
 Run with the stack's environment (the benchmark's `metrics-cost` phase does).
 """

@@ -21,7 +21,7 @@ about 18 % slower. This takes back what the reads do not need:
 SQLite (standalone) only gets the partial status index and keeps its foreign key.
 
 Both index builds lock `events` (or `event_client_ids`) against writes while they run;
-writers wait (README, "Migrations").
+writers wait (README, "Migration 0006").
 """
 
 from alembic import op
