@@ -114,8 +114,11 @@ class Config:
         # The cookie is rewritten when the session changes (its idle clock moves at most
         # once a minute, app/auth/sessions.py), not on every poll of an open page.
         self.SESSION_REFRESH_EACH_REQUEST = False
-        # How long a live page's poll trusts a membership it has checked (0: every poll).
-        self.MEMBERSHIP_CACHE_SECONDS = _env_float("MEMBERSHIP_CACHE_SECONDS", 5.0)
+        # How long a live page's poll trusts a session and a membership it has checked
+        # (0: every poll). MEMBERSHIP_CACHE_SECONDS is its former name.
+        self.POLL_TRUST_SECONDS = _env_float(
+            "POLL_TRUST_SECONDS", _env_float("MEMBERSHIP_CACHE_SECONDS", 5.0)
+        )
         self.SESSION_COOKIE_SECURE = _env_bool(
             "SESSION_COOKIE_SECURE", self.PUBLIC_URL.startswith("https://")
         )

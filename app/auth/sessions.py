@@ -7,10 +7,11 @@ lifetime).
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
-from flask import current_app, flash, session
-from flask_login import login_user, logout_user
+from flask import current_app, flash, g, session
+from flask_login import UserMixin, login_user, logout_user
 
 from app.auth import clock
 from app.extensions import db
@@ -77,7 +78,28 @@ def end_everywhere(user: User) -> None:
     end()
 
 
-def load_user(session_id: str) -> User | None:
+class PollingUser(UserMixin):
+    """The user of a request that needs only their id (a live page's poll): no row loaded."""
+
+    def __init__(self, user_id: int, session_id: str) -> None:
+        self.id = user_id
+        self._session_id = session_id
+
+    def get_id(self) -> str:
+        return self._session_id
+
+
+def identify_by_id_only() -> None:
+    """Say that this request needs only the user's id, before anything reads current_user.
+
+    A live page polls once a second: its session is then checked against the database at
+    most every POLL_TRUST_SECONDS per web process (an ended session's open page may poll
+    that much longer), and no user row is loaded. Refusals are never remembered.
+    """
+    g.identify_by_id_only = True
+
+
+def load_user(session_id: str) -> User | PollingUser | None:
     """Return the session's user unless it was ended, idle too long or is too old."""
     try:
         user_id, epoch = (int(part) for part in session_id.split(":"))
@@ -92,12 +114,37 @@ def load_user(session_id: str) -> User | None:
         or now - seen_at > config["SESSION_IDLE_MINUTES"] * 60
     ):
         return _expired()
-    user = db.session.get(User, user_id)
-    if user is None or user.session_epoch != epoch:
-        return _expired()
+    by_id_only = g.get("identify_by_id_only", False)
+    user: User | PollingUser | None
+    if by_id_only and _recently_checked(user_id, epoch):
+        user = PollingUser(user_id, session_id)
+    else:
+        user = db.session.get(User, user_id)
+        if user is None or user.session_epoch != epoch:
+            return _expired()
+        if by_id_only:
+            _remember_checked(user_id, epoch)
     if now - seen_at >= SEEN_AT_STEP_SECONDS:
         session["seen_at"] = now
     return user
+
+
+def _checked_sessions() -> dict[tuple[int, int], float]:
+    return current_app.extensions.setdefault("checked_poll_sessions", {})
+
+
+def _recently_checked(user_id: int, epoch: int) -> bool:
+    return _checked_sessions().get((user_id, epoch), 0.0) > time.monotonic()
+
+
+def _remember_checked(user_id: int, epoch: int) -> None:
+    seconds = current_app.config["POLL_TRUST_SECONDS"]
+    if seconds <= 0:
+        return
+    checked = _checked_sessions()
+    if len(checked) > 10_000:  # stale entries of closed pages
+        checked.clear()
+    checked[(user_id, epoch)] = time.monotonic() + seconds
 
 
 def _expired() -> None:

@@ -38,12 +38,12 @@ def polled_app_id_or_404(app_id: uuid.UUID) -> uuid.UUID:
     """Return the app id if the current user is a member, else 404, for a live page's poll.
 
     An open page asks once a second: a membership found is trusted for
-    MEMBERSHIP_CACHE_SECONDS in this process (a removed member's open page may read that
+    POLL_TRUST_SECONDS in this process (a removed member's open page may read that
     much longer), and the app row is not loaded. Refusals are never remembered.
     """
     if not current_user.is_authenticated:
         abort(404)
-    seconds = current_app.config["MEMBERSHIP_CACHE_SECONDS"]
+    seconds = current_app.config["POLL_TRUST_SECONDS"]
     remembered = current_app.extensions.setdefault("recent_memberships", {})
     key = (current_user.id, app_id)
     now = time.monotonic()

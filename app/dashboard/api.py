@@ -12,6 +12,7 @@ import uuid
 from flask import Blueprint, Response, jsonify, request
 from flask_login import current_user
 
+from app.auth import sessions
 from app.dashboard.access import member_app_or_404, polled_app_id_or_404
 from app.ingest.errors import error_response
 from app.store import event_queries, live_marks, range_errors, range_stats
@@ -29,6 +30,8 @@ class BadRequest(ValueError):
 @bp.before_request
 def _logged_in_only() -> Response | None:
     """Answer 401, not a login redirect: the caller is a script or the page's own JS."""
+    if _live_poll():
+        sessions.identify_by_id_only()
     if not current_user.is_authenticated:
         return error_response(401, "unauthorized", "log in to the dashboard first")
     return None
@@ -47,10 +50,20 @@ def _private(response: Response) -> Response:
     return response
 
 
+def _live_poll() -> bool:
+    """An open live page asking for what is new: the stream with `after` and no `before`."""
+    args = request.args
+    return (
+        request.endpoint == "dashboard_api.events"
+        and bool(args.get("after"))
+        and not args.get("before")
+    )
+
+
 @bp.get("/<uuid:app_id>/events")
 def events(app_id: uuid.UUID) -> Response:
     """List the app's newest events, filtered; `after` returns only newer ones (live)."""
-    polling = bool(request.args.get("after")) and not request.args.get("before")
+    polling = _live_poll()
     app_id = polled_app_id_or_404(app_id) if polling else member_app_or_404(app_id)[0].id
     since = None
     if request.args.get("range"):

@@ -82,8 +82,13 @@ def current(app_id: uuid.UUID) -> str | None:
     client = results_store()
     if client is None:
         return None
+    key = KEY_PREFIX + str(app_id)
     try:
-        mark = client.eval(_READ, 1, KEY_PREFIX + str(app_id), _random_start(), MARK_TTL_SECONDS)
+        # A plain GET almost always finds it; the script (which Redis hashes on every call)
+        # only creates a missing mark.
+        mark = client.get(key)
+        if mark is None:
+            mark = client.eval(_READ, 1, key, _random_start(), MARK_TTL_SECONDS)
     except redis.RedisError:
         return None
     return mark.decode() if isinstance(mark, bytes) else str(mark)

@@ -1,7 +1,7 @@
 """An open live page's poll: while the app's storage mark is unchanged it answers from
 Redis without PostgreSQL, with or without filters; a changed mark (a commit, even of an
 older id), an unreachable Redis or a missing mark goes to the database. Polls do not
-rewrite the session cookie."""
+rewrite the session cookie, and trust a session they checked for POLL_TRUST_SECONDS."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import redis
 import uuid_utils
 from sqlalchemy import event
 
+from app.auth import sessions
+from app.auth.accounts import find_user
 from app.extensions import db
 from app.store import live_marks
 from app.store.events import store_events
@@ -64,9 +66,8 @@ def test_an_idle_poll_answers_without_the_database(app, team, statements):
         statements.clear()
         body = _poll_without_cookie(owner, app_id, mark=first["mark"], **params)
         assert body["events"] == [] and body["mark"] == first["mark"]
-        assert not [s for s in statements if "events" in s], statements
-        # Only the session's user is loaded; the membership is remembered briefly.
-        assert len(statements) <= 1, statements
+        # The session and the membership checked by the first poll are remembered briefly.
+        assert statements == [], statements
 
     # Stored since: the mark changed, so the poll asks the database and finds it.
     [later] = stored_events(app, app_id, [{}])
@@ -130,3 +131,56 @@ def test_a_stranger_polling_with_a_cursor_gets_404(app, team):
     answer = team["stranger"].get(f"/api/apps/{app_id}/events?after={only}")
     assert answer.status_code == 404
     assert team["stranger"].get(f"/api/apps/{uuid.uuid4()}/events?after={only}").status_code == 404
+
+
+class _Later:
+    """time.monotonic, moved forward: the poll trust of every checked session has ended."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def monotonic(self) -> float:
+        import time
+
+        return time.monotonic() + self.seconds
+
+
+def _end_every_session(app, email: str) -> None:
+    with app.app_context():
+        user = find_user(email)
+        user.session_epoch += 1  # what logging out does (sessions.end_everywhere)
+        db.session.commit()
+
+
+def test_an_ended_session_polls_at_most_poll_trust_seconds_longer(app, team):
+    app_id, owner = team["app_id"], team["owner"]
+    [only] = stored_events(app, app_id, [{}])
+    mark = _poll(owner, app_id, after=only)["mark"]  # checks the session against the database
+    _end_every_session(app, team["owner_email"])
+    # Within POLL_TRUST_SECONDS this process still trusts the session for polls only:
+    # anything else checks the database and is refused at once.
+    _poll(owner, app_id, after=only, mark=mark)
+    assert owner.get(f"/api/apps/{app_id}/events?limit=5").status_code == 401
+
+
+def test_once_the_poll_trust_ends_an_ended_session_is_refused(app, team, monkeypatch):
+    app_id, owner = team["app_id"], team["owner"]
+    [only] = stored_events(app, app_id, [{}])
+    mark = _poll(owner, app_id, after=only)["mark"]
+    _end_every_session(app, team["owner_email"])
+    seconds = app.config["POLL_TRUST_SECONDS"]
+    monkeypatch.setattr(sessions, "time", _Later(seconds + 0.1))
+    answer = owner.get(f"/api/apps/{app_id}/events?after={only}&mark={mark}")
+    assert answer.status_code == 401
+
+
+def test_with_no_poll_trust_every_poll_checks_the_session(app, team, statements, monkeypatch):
+    monkeypatch.setitem(app.config, "POLL_TRUST_SECONDS", 0)
+    app_id, owner = team["app_id"], team["owner"]
+    [only] = stored_events(app, app_id, [{}])
+    mark = _poll(owner, app_id, after=only)["mark"]
+    statements.clear()
+    _poll(owner, app_id, after=only, mark=mark)
+    assert [s for s in statements if "FROM users" in s], statements
+    _end_every_session(app, team["owner_email"])
+    assert owner.get(f"/api/apps/{app_id}/events?after={only}&mark={mark}").status_code == 401
