@@ -25,6 +25,11 @@ from kombu.utils.json import dumps
 from app.worker import redis_ownership as ownership
 
 logger = get_logger(__name__)
+FORGET_CHUNK = 1000  # tags per ZREM / HDEL / SREM when acknowledgements are flushed
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 class QoS(kombu_redis.QoS):
@@ -106,10 +111,14 @@ class QoS(kombu_redis.QoS):
         try:
             # Not a MULTI: Redis 7 refuses to queue any command of a transaction once
             # maxmemory is reached, and these deletions are what frees memory then.
+            # Three variadic commands for the whole batch, as `_remove_from_indices` does
+            # for one tag: three commands per tag cost the storage pool and Redis more.
             with self.channel.conn_or_acquire() as client:
                 pipe = client.pipeline(transaction=False)
-                for tag in tags:
-                    self._remove_from_indices(tag, pipe)
+                for chunk in _chunks(tags, FORGET_CHUNK):
+                    pipe.zrem(self.unacked_index_key, *chunk)
+                    pipe.hdel(self.unacked_key, *chunk)
+                    pipe.srem(self.channel.owned_key, *chunk)
                 pipe.execute()
         except redis.ResponseError as exc:
             logger.error("could not record %d acknowledgement(s): %s", len(tags), exc)

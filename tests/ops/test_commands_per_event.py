@@ -56,3 +56,46 @@ def test_batch_path_costs_at_most_four_redis_commands_per_stored_event(
     print(f"batch path: {sum(used.values())} commands for {stored} events -> {per_event:.3f}")
     print("by command:", dict(sorted(used.items(), key=lambda kv: -kv[1])))
     assert per_event <= MAX_COMMANDS_PER_EVENT, used
+
+
+def test_acknowledgements_of_a_wake_up_share_three_commands(app, private_redis, make_tracked_app):
+    """A backlog of single-event messages: the storage pool acknowledges a whole batch with
+    one ZREM, one HDEL and one SREM, not three commands per message."""
+    broker_url = private_redis.url
+    results_url = broker_url.rsplit("/", 1)[0] + "/1"
+    limits_url = broker_url.rsplit("/", 1)[0] + "/2"
+    counted = redis.Redis.from_url(broker_url)
+    tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
+    config = {
+        "CELERY": {"broker_url": broker_url, "result_backend": results_url},
+        "REDIS_URL": limits_url,
+        "RATELIMIT_STORAGE_URI": limits_url,
+    }
+    events = 600
+    with app_with(app, config) as web:
+        client = web.test_client()
+        for number in range(events):
+            answer = client.post(
+                f"/api/logs/{tracked['id']}",
+                json=make_event("acks", number),
+                headers={"X-API-Key": tracked["key"]},
+            )
+            assert answer.status_code == 202, answer.get_json()
+    messages = counted.llen("default")
+    assert messages >= events // 2  # single events: about one message each
+    pool = WorkerPool(
+        "default",
+        concurrency=2,
+        env={"CELERY_BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": results_url},
+    )
+    try:
+        counted.config_resetstat()
+        pool.start()
+        wait_for(lambda: row_count(app, tracked["id"]) == events, timeout=120)
+        wait_for(lambda: counted.hlen("unacked") == 0, timeout=30)
+        used = commands_by_name(counted)
+    finally:
+        pool.stop()
+    print(f"{messages} messages acknowledged with {used.get('zrem')} ZREM, {used.get('srem')} SREM")
+    assert used.get("zrem", 0) == used.get("srem", 0) > 0, used
+    assert used["zrem"] * 5 <= messages, used
