@@ -16,25 +16,31 @@ BATCH_SIZE = 100
 MAX_COMMANDS_PER_EVENT = 4
 
 
-def test_batch_path_costs_at_most_four_redis_commands_per_stored_event(
-    app, private_redis, make_tracked_app
-):
+def _on_private_redis(private_redis) -> tuple[dict, WorkerPool]:
+    """The web app's settings and a `default` pool, everything on the test's own Redis."""
     broker_url = private_redis.url
     results_url = broker_url.rsplit("/", 1)[0] + "/1"
     limits_url = broker_url.rsplit("/", 1)[0] + "/2"
-    counted = redis.Redis.from_url(broker_url)
-    tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
-    headers = {"X-API-Key": tracked["key"]}
-    pool = WorkerPool(
-        "default",
-        concurrency=2,
-        env={"CELERY_BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": results_url},
-    )
     config = {
         "CELERY": {"broker_url": broker_url, "result_backend": results_url},
         "REDIS_URL": limits_url,
         "RATELIMIT_STORAGE_URI": limits_url,
     }
+    pool = WorkerPool(
+        "default",
+        concurrency=2,
+        env={"CELERY_BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": results_url},
+    )
+    return config, pool
+
+
+def test_batch_path_costs_at_most_four_redis_commands_per_stored_event(
+    app, private_redis, make_tracked_app
+):
+    counted = redis.Redis.from_url(private_redis.url)
+    tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
+    headers = {"X-API-Key": tracked["key"]}
+    config, pool = _on_private_redis(private_redis)
     with app_with(app, config) as web:
         client = web.test_client()
         try:
@@ -61,16 +67,9 @@ def test_batch_path_costs_at_most_four_redis_commands_per_stored_event(
 def test_acknowledgements_of_a_wake_up_share_three_commands(app, private_redis, make_tracked_app):
     """A backlog of single-event messages: the storage pool acknowledges a whole batch with
     one ZREM, one HDEL and one SREM, not three commands per message."""
-    broker_url = private_redis.url
-    results_url = broker_url.rsplit("/", 1)[0] + "/1"
-    limits_url = broker_url.rsplit("/", 1)[0] + "/2"
-    counted = redis.Redis.from_url(broker_url)
+    counted = redis.Redis.from_url(private_redis.url)
     tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
-    config = {
-        "CELERY": {"broker_url": broker_url, "result_backend": results_url},
-        "REDIS_URL": limits_url,
-        "RATELIMIT_STORAGE_URI": limits_url,
-    }
+    config, pool = _on_private_redis(private_redis)
     events = 600
     with app_with(app, config) as web:
         client = web.test_client()
@@ -83,11 +82,6 @@ def test_acknowledgements_of_a_wake_up_share_three_commands(app, private_redis, 
             assert answer.status_code == 202, answer.get_json()
     messages = counted.llen("default")
     assert messages >= events // 2  # single events: about one message each
-    pool = WorkerPool(
-        "default",
-        concurrency=2,
-        env={"CELERY_BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": results_url},
-    )
     try:
         counted.config_resetstat()
         pool.start()
