@@ -7,13 +7,12 @@ lifetime).
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 from flask import current_app, flash, g, session
 from flask_login import UserMixin, login_user, logout_user
 
-from app.auth import clock
+from app.auth import clock, poll_trust
 from app.extensions import db
 from app.models import User
 
@@ -93,8 +92,8 @@ def identify_by_id_only() -> None:
     """Say that this request needs only the user's id, before anything reads current_user.
 
     A live page polls once a second: its session is then checked against the database at
-    most every POLL_TRUST_SECONDS per web process (an ended session's open page may poll
-    that much longer), and no user row is loaded. Refusals are never remembered.
+    most every POLL_TRUST_SECONDS per web process (`poll_trust`), and no user row is
+    loaded.
     """
     g.identify_by_id_only = True
 
@@ -116,35 +115,17 @@ def load_user(session_id: str) -> User | PollingUser | None:
         return _expired()
     by_id_only = g.get("identify_by_id_only", False)
     user: User | PollingUser | None
-    if by_id_only and _recently_checked(user_id, epoch):
+    if by_id_only and poll_trust.trusted("session", (user_id, epoch)):
         user = PollingUser(user_id, session_id)
     else:
         user = db.session.get(User, user_id)
         if user is None or user.session_epoch != epoch:
             return _expired()
         if by_id_only:
-            _remember_checked(user_id, epoch)
+            poll_trust.remember("session", (user_id, epoch))
     if now - seen_at >= SEEN_AT_STEP_SECONDS:
         session["seen_at"] = now
     return user
-
-
-def _checked_sessions() -> dict[tuple[int, int], float]:
-    return current_app.extensions.setdefault("checked_poll_sessions", {})
-
-
-def _recently_checked(user_id: int, epoch: int) -> bool:
-    return _checked_sessions().get((user_id, epoch), 0.0) > time.monotonic()
-
-
-def _remember_checked(user_id: int, epoch: int) -> None:
-    seconds = current_app.config["POLL_TRUST_SECONDS"]
-    if seconds <= 0:
-        return
-    checked = _checked_sessions()
-    if len(checked) > 10_000:  # stale entries of closed pages
-        checked.clear()
-    checked[(user_id, epoch)] = time.monotonic() + seconds
 
 
 def _expired() -> None:

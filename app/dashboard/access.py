@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
-from flask import abort, current_app
+from flask import abort
 from flask_login import current_user
 
+from app.auth import poll_trust
 from app.extensions import db
 from app.models import App
 from app.store.memberships import role_of
@@ -38,21 +38,14 @@ def polled_app_id_or_404(app_id: uuid.UUID) -> uuid.UUID:
     """Return the app id if the current user is a member, else 404, for a live page's poll.
 
     An open page asks once a second: a membership found is trusted for
-    POLL_TRUST_SECONDS in this process (a removed member's open page may read that
-    much longer), and the app row is not loaded. Refusals are never remembered.
+    POLL_TRUST_SECONDS in this process (`poll_trust`), and the app row is not loaded.
     """
     if not current_user.is_authenticated:
         abort(404)
-    seconds = current_app.config["POLL_TRUST_SECONDS"]
-    remembered = current_app.extensions.setdefault("recent_memberships", {})
     key = (current_user.id, app_id)
-    now = time.monotonic()
-    if remembered.get(key, 0.0) > now:
+    if poll_trust.trusted("membership", key):
         return app_id
     if role_of(current_user.id, app_id) is None:
         abort(404)
-    if seconds > 0:
-        if len(remembered) > 10_000:  # stale entries of closed pages
-            remembered.clear()
-        remembered[key] = now + seconds
+    poll_trust.remember("membership", key)
     return app_id

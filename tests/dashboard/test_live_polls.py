@@ -5,6 +5,7 @@ rewrite the session cookie, and trust a session they checked for POLL_TRUST_SECO
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -12,7 +13,7 @@ import redis
 import uuid_utils
 from sqlalchemy import event
 
-from app.auth import sessions
+from app.auth import poll_trust
 from app.auth.accounts import find_user
 from app.extensions import db
 from app.store import live_marks
@@ -140,8 +141,6 @@ class _Later:
         self.seconds = seconds
 
     def monotonic(self) -> float:
-        import time
-
         return time.monotonic() + self.seconds
 
 
@@ -169,7 +168,7 @@ def test_once_the_poll_trust_ends_an_ended_session_is_refused(app, team, monkeyp
     mark = _poll(owner, app_id, after=only)["mark"]
     _end_every_session(app, team["owner_email"])
     seconds = app.config["POLL_TRUST_SECONDS"]
-    monkeypatch.setattr(sessions, "time", _Later(seconds + 0.1))
+    monkeypatch.setattr(poll_trust, "time", _Later(seconds + 0.1))
     answer = owner.get(f"/api/apps/{app_id}/events?after={only}&mark={mark}")
     assert answer.status_code == 401
 
