@@ -43,7 +43,7 @@ STORE_BATCH_TASK = "process_event_batch"
 SEND_EMAIL_TASK = "send_email_async"
 SUMMARIZE_APP_TASK = "batch_process_events"
 SUMMARIZE_ALL_TASK = "aggregate_all_apps"
-# Background work (rollups, alerts, digests, retention): app/worker/aggregation_tasks.py.
+# Background work (rollups, alerts, digests, retention): app/worker/tasks/aggregation.py.
 ROLLUP_RECENT_TASK = "rollup_recent_apps"
 DIGEST_TASK = "send_daily_digests"
 MAINTENANCE_TASK = "maintain_storage"
@@ -83,7 +83,7 @@ task_routes = {
 # remote control, receives that block for METERED_RECEIVE_WAIT seconds instead of one,
 # consumer keep-alives refreshed every 20 minutes, sweeps hourly, and no results nobody
 # reads. A warm shutdown does not wait for the pending receive: the workers' transport
-# drops its connection (app/worker/kombu_redis.py).
+# drops its connection (app/worker/transport/kombu_redis.py).
 METERED = os.environ.get("LVD_PROFILE", "standard") == "metered"
 METERED_RECEIVE_WAIT = int(os.environ.get("METERED_RECEIVE_WAIT", 300))
 
@@ -108,7 +108,7 @@ result_backend = os.environ.get("CELERY_RESULT_BACKEND") or (
 # its keep-alive key (TTL CELERY_CONSUMER_TTL, refreshed every third of it, judged by
 # Redis) has expired at a restore sweep. A killed worker's messages are therefore back
 # within CONSUMER_TTL + RESTORE_INTERVAL; a live worker's are never redelivered, however
-# long its task runs (app/worker/redis_ownership.py).
+# long its task runs (app/worker/transport/redis_ownership.py).
 CONSUMER_TTL = int(os.environ.get("CELERY_CONSUMER_TTL", 3600 if METERED else 30))
 # How often each worker sweeps for consumers that are gone (kombu's default is ~100 s).
 RESTORE_INTERVAL = int(os.environ.get("CELERY_RESTORE_INTERVAL", 3600 if METERED else 10))
@@ -121,10 +121,10 @@ UNACKED_MUTEX_SECONDS = int(os.environ.get("CELERY_UNACKED_MUTEX_SECONDS", 20))
 
 
 def worker_transport_for(url: str) -> str | None:
-    """The transport a worker consumes with: ours (app/worker/kombu_redis.py) for redis://
+    """The transport a worker consumes with: ours (app/worker/transport/kombu_redis.py) for redis://
     brokers, None (the URL's own) otherwise. The web tier only publishes and keeps kombu's."""
     scheme = urlparse(url).scheme
-    return "app.worker.kombu_redis:Transport" if scheme in ("redis", "rediss") else None
+    return "app.worker.transport.kombu_redis:Transport" if scheme in ("redis", "rediss") else None
 
 
 def _transport_options(url: str) -> dict:
@@ -211,10 +211,21 @@ STORAGE_STATEMENT_TIMEOUT_MS = int(
     os.environ.get("STORAGE_STATEMENT_TIMEOUT_MS", int(STORAGE_SOFT_TIME_LIMIT * 1000 * 0.8))
 )
 STORAGE_MAX_RETRIES = 3
+
+
+# Publishing must not hang a request when the broker is down: one quick retry, then give up.
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1}
+
+
+def backoff_seconds(base: float, retries_so_far: int) -> float:
+    """Exponential backoff, the one formula every retrying task uses: base, 2x, 4x..."""
+    return base * 2**retries_so_far
+
+
 STORAGE_RETRY_BACKOFF = float(os.environ.get("STORAGE_RETRY_BACKOFF", 2))
 # Storage messages wait up to STORAGE_BATCH_WAIT_MS, or until this many bytes of them
-# wait, and are then stored in one transaction (app/worker/celery_grouping.py); 0 turns that
-# off. Held messages raise the prefetch up to MAX_HELD of them and 8 x MAX_BYTES.
+# wait, and are then stored in one transaction (app/worker/transport/celery_grouping.py);
+# 0 turns that off. Held messages raise the prefetch up to MAX_HELD of them and 8 x MAX_BYTES.
 STORAGE_BATCH_MAX_BYTES = int(os.environ.get("STORAGE_BATCH_MAX_BYTES", 1024 * 1024))
 STORAGE_BATCH_WAIT_MS = float(os.environ.get("STORAGE_BATCH_WAIT_MS", 50))
 STORAGE_BATCH_MAX_HELD = int(os.environ.get("STORAGE_BATCH_MAX_HELD", 2000))

@@ -11,19 +11,15 @@ from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.auth.throttle import auth_limiter
+from app.celery_client import celery_client
 from app.config import Config
-from app.extensions import (
-    auth_limiter,
-    celery_client,
-    csrf,
-    db,
-    group_publisher,
-    ingest_limiter,
-    login_manager,
-    metrics,
-    migrate,
-    registry,
-)
+from app.extensions import csrf, db, login_manager, migrate
+from app.ingest.group_commit import group_publisher
+from app.ingest.publish import storage_sender
+from app.ingest.ratelimit import ingest_limiter
+from app.ingest.registry import registry
+from app.ops.metrics import metrics
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "migrations")
 
@@ -69,14 +65,14 @@ def register_extensions(app: Flask) -> None:
     registry.init_app(app)
     ingest_limiter.init_app(app)
     group_publisher.init_app(app)
-    celery_client.init_app(app)
+    celery_client.init_app(app, make_sender=storage_sender)
     metrics.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
     """Mount the ingestion API, the account and dashboard pages, and the health check."""
     from app.auth import bp as auth_bp
-    from app.auth.api_sessions import PagesOnlySessionInterface
+    from app.auth.sessions.cookies import PagesOnlySessionInterface
     from app.dashboard import bp as dashboard_bp
     from app.dashboard.api import bp as dashboard_api_bp
     from app.dashboard.landing import bp as landing_bp

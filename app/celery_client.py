@@ -4,21 +4,22 @@ It is built from `celery_config` alone and registers no task: gunicorn never imp
 worker code. Workers build their own Celery from the same settings
 (`app.worker.celery_app`), with the tasks, the Redis transport and the heartbeat.
 
-Inline mode (CELERY_ENABLED=false, for tiny deployments and debugging) runs the work in
-the request instead: storage (`ingest.publish.StoreInline`) and mail (the mail task's
-own functions, loaded only in this mode). Other tasks still go to the broker.
+The ingest side hands it the sender that publishes storage messages (`init_app`'s
+`make_sender`), so this module imports nothing from the packages that use it.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 from celery import Celery
-from celery.result import AsyncResult, EagerResult
+from celery.result import AsyncResult
 from flask import Flask, current_app
 
 import celery_config
+
+# send(task_name, args, task_id, argsrepr): one storage message, the fastest way.
+Send = Callable[[str, tuple, str, str], None]
 
 
 def build_celery(app: Flask, **celery_options) -> Celery:
@@ -48,25 +49,16 @@ def _overrides(settings: dict) -> dict:
 class CeleryClient:
     """Flask extension: the app's Celery client and its fast task sender."""
 
-    def init_app(self, app: Flask) -> None:
-        from app.ingest.kombu_publish import task_sender
-        from app.ingest.publish import StoreInline
-
+    def init_app(self, app: Flask, make_sender: Callable[[Flask, Celery], Send]) -> None:
+        """Build the app's Celery; `make_sender(app, celery)` gives the storage sender."""
         celery_app = build_celery(app)
         celery_app.set_default()
         app.extensions["celery"] = celery_app
-        inline = not app.config.get("CELERY_ENABLED", True)
-        app.extensions["celery_send"] = (
-            StoreInline(celery_app) if inline else task_sender(celery_app)
-        )
+        app.extensions["celery_send"] = make_sender(app, celery_app)
 
     def submit(self, task_name: str, args: tuple, **options) -> AsyncResult:
-        """Queue a task by name; in inline mode, run a mail task here and now."""
-        if current_app.config.get("CELERY_ENABLED", True) or task_name not in (
-            celery_config.EMAIL_TASKS
-        ):
-            return self.app.send_task(task_name, args=args, **options)
-        return _send_mail_inline(*args)
+        """Queue a task by name."""
+        return self.app.send_task(task_name, args=args, **options)
 
     @property
     def app(self) -> Celery:
@@ -74,18 +66,9 @@ class CeleryClient:
         return current_app.extensions["celery"]
 
     @property
-    def send(self) -> Callable[[str, tuple, str, str], None]:
+    def send(self) -> Send:
         """send(task_name, args, task_id, argsrepr): one storage message, the fastest way."""
         return current_app.extensions["celery_send"]
 
 
-def _send_mail_inline(
-    email: str, subject: str, html_body: str, text_body: str | None = None
-) -> EagerResult:
-    """Inline mode: send a mail in the request with the mail task's functions (no retries)."""
-    from app.worker.mail import build_message, deliver  # inline mode only: no worker
-
-    config = current_app.config
-    message = build_message(config["MAIL_DEFAULT_SENDER"], email, subject, html_body, text_body)
-    where = deliver(message, config)  # an error reaches the caller, which logs it
-    return EagerResult(str(uuid.uuid4()), {"sent": True, "to": email, "via": where}, "SUCCESS")
+celery_client = CeleryClient()

@@ -7,7 +7,7 @@ GET (`/api/tasks/<id>`). Skipping both saves a round trip per published event an
 pipeline plus a PUBLISH per stored message, and keeps publishing independent of the
 result store: an outage there must not stall ingestion.
 
-Private Celery names it relies on (checked by `worker/library_versions.py` and its test):
+Private Celery names it relies on (checked by `worker/transport/library_versions.py` and its test):
 `RedisBackend._set` (the write that would PUBLISH; no public hook replaces it) and
 `RedisBackend._get_result_meta` (the stored result's shape, for several results written
 in one pipeline, which Celery's public `store_result` cannot do). The web tier reads

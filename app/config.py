@@ -112,7 +112,7 @@ class Config:
         self.SESSION_MAX_HOURS = _env_int("SESSION_MAX_HOURS", 12)
         self.PERMANENT_SESSION_LIFETIME = timedelta(minutes=self.SESSION_IDLE_MINUTES)
         # The cookie is rewritten when the session changes (its idle clock moves at most
-        # once a minute, app/auth/sessions.py), not on every poll of an open page.
+        # once a minute, app/auth/sessions/login.py), not on every poll of an open page.
         self.SESSION_REFRESH_EACH_REQUEST = False
         # How long a live page's poll trusts a session and a membership it has checked
         # (0: every poll). MEMBERSHIP_CACHE_SECONDS is its former name.

@@ -1,5 +1,9 @@
 """Extensions, created unbound here and bound to each app with `init_app` in `create_app`.
 
+This module imports nothing from `app`: every package may import it. Extensions that
+belong to one package (the registry, limiters, group publisher, metrics, Celery client)
+are defined by their owner, as `PerApp` objects or classes with `init_app`.
+
 Several Flask apps may live in one process (tests, tools), so an extension keeps its
 state per app; nothing connects to a server before a request needs it.
 """
@@ -15,9 +19,6 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
-
-from app.celery_client import CeleryClient
-from app.ops.metrics import Metrics
 
 
 class Base(DeclarativeBase):
@@ -45,39 +46,7 @@ class PerApp:
         return getattr(self.state(), attribute)
 
 
-def _registry(app: Flask):
-    from app.ingest.registry import Registry
-
-    return Registry(app.config["REGISTRY_REFRESH_SECONDS"])
-
-
-def _ingest_limiter(app: Flask):
-    from app.ingest.ratelimit import IngestRateLimiter
-
-    return IngestRateLimiter(app.config["RATELIMIT_STORAGE_URI"], app.config["INGEST_RATE_LIMIT"])
-
-
-def _group_publisher(app: Flask):
-    from app.ingest.group_commit import GroupPublisher
-
-    return GroupPublisher(
-        app.config["PUBLISH_GROUP_MAX_EVENTS"], app.config["PUBLISH_LINGER_MS"] / 1000
-    )
-
-
-def _auth_limiter(app: Flask):
-    from app.auth.throttle import build_limiter
-
-    return build_limiter(app.config["RATELIMIT_STORAGE_URI"])
-
-
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
-celery_client = CeleryClient()
-metrics = Metrics()  # request hooks and /metrics
-registry = PerApp("registry", _registry)
-ingest_limiter = PerApp("ingest_limiter", _ingest_limiter)
-group_publisher = PerApp("group_publisher", _group_publisher)
-auth_limiter = PerApp("auth_limiter", _auth_limiter)

@@ -162,7 +162,7 @@ def validation(bench: Bench) -> dict:
     """compile_validator once, then time validate() on a valid and an invalid event."""
     from app.ingest.records import build_record
     from app.ingest.registry import AppEntry, PlannedEvent
-    from app.ingest.validation import compile_validator, validate
+    from app.validation import compile_validator, validate
     from bench import workload
 
     log("validation: in-process timing")

@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 def main(app_id: str, hours: float) -> None:
     from app import create_app
-    from app.store import rollup_marks, rollups
+    from app.store.rollups import compute as rollups
+    from app.store.rollups import marks as rollup_marks
 
     flask_app = create_app()
     with flask_app.app_context():

@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.auth import clock, notifications, otp, tokens
+from app.auth import clock, otp, tokens
 from app.auth.addresses import InvalidAddress, check_address
 from app.auth.passwords import burn_time, check_policy, hash_password, verify_password
 from app.extensions import db
+from app.mail import notifications
 from app.models import User
 
 

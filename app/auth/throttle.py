@@ -18,7 +18,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from werkzeug.exceptions import ServiceUnavailable
 
-from app.extensions import auth_limiter
+from app.extensions import PerApp
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "lvd-auth"
@@ -97,3 +97,8 @@ def _call(method: str, item: RateLimitItem, identifiers: tuple[str, ...]) -> boo
 def _wait(item: RateLimitItem, identifiers: tuple[str, ...]) -> int:
     stats = auth_limiter.state().get_window_stats(item, *identifiers)
     return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+auth_limiter = PerApp(
+    "auth_limiter", lambda app: build_limiter(app.config["RATELIMIT_STORAGE_URI"])
+)

@@ -9,8 +9,9 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from app.auth import clock, notifications
+from app.auth import clock
 from app.extensions import db
+from app.mail import notifications
 from app.models import AccountToken, User
 
 ENDPOINTS = {

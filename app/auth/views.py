@@ -6,7 +6,7 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from app.auth import accounts, bp, notifications, otp, pages, sessions, throttle, tokens
+from app.auth import accounts, bp, otp, pages, throttle, tokens
 from app.auth.forms import (
     ButtonForm,
     CodeForm,
@@ -16,7 +16,9 @@ from app.auth.forms import (
     ResetRequestForm,
 )
 from app.auth.passwords import PasswordRefused
+from app.auth.sessions import login as sessions
 from app.extensions import login_manager
+from app.mail import notifications
 
 HOME = "dashboard.list_apps"
 CHECK_INBOX = (

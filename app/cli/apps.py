@@ -9,10 +9,11 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from app.auth.accounts import find_user
+from app.background import alerts, retention, webhooks
 from app.cli import emit, fail, find_app, json_option
 from app.extensions import db
 from app.models import App
-from app.store import alerts, catalog, memberships, retention, webhooks
+from app.store import catalog, memberships
 from app.store.memberships import role_of
 
 

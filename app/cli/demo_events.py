@@ -12,10 +12,10 @@ from sqlalchemy import select
 from app.extensions import db
 from app.ingest.records import build_record
 from app.ingest.registry import AppEntry, PlannedEvent
-from app.ingest.validation import compile_validator
 from app.models import App, Event
 from app.store.catalog import latest_schemas
 from app.store.events import store_events
+from app.validation import compile_validator
 
 SEED_MINUTES = 5
 EVENTS_PER_MINUTE = 60

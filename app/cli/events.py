@@ -8,12 +8,13 @@ import uuid
 import click
 from flask.cli import with_appcontext
 
+from app.celery_client import celery_client
 from app.cli import emit, fail, find_app, json_option
-from app.extensions import celery_client, db
+from app.extensions import db
 from app.models import Event
 from app.ops import set_aside
 from app.store.events import store_events
-from app.store.summaries import summarize
+from app.store.reads.counts import summarize
 from celery_config import DEAD_LETTER_QUEUE
 
 

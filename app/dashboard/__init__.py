@@ -4,13 +4,13 @@ from flask import Blueprint
 
 bp = Blueprint("dashboard", __name__)
 
-from app.dashboard import (  # noqa: E402,F401
+from app.dashboard import (  # noqa: E402, F401
     background,
     jobs,
     live,
-    plan_pages,
     security,
     settings,
     system,
     views,
 )
+from app.dashboard.plan import pages as plan_pages  # noqa: E402, F401

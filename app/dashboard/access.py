@@ -7,7 +7,7 @@ import uuid
 from flask import abort
 from flask_login import current_user
 
-from app.auth import poll_trust
+from app.auth.sessions import poll_trust
 from app.extensions import db
 from app.models import App
 from app.store.memberships import role_of

@@ -12,12 +12,15 @@ import uuid
 from flask import Blueprint, Response, jsonify, request
 from flask_login import current_user
 
-from app.auth import sessions
+from app.auth.sessions import login as sessions
 from app.dashboard.access import member_app_or_404, polled_app_id_or_404
 from app.ingest.errors import error_response
-from app.store import event_queries, live_marks, range_errors, range_stats
-from app.store.event_queries import BadFilter
+from app.store import live_marks
 from app.store.ranges import UnknownRange, time_range
+from app.store.reads import events as event_queries
+from app.store.reads import range_counts as range_stats
+from app.store.reads import range_errors
+from app.store.reads.events import BadFilter
 
 bp = Blueprint("dashboard_api", __name__, url_prefix="/api/apps")
 SEARCH_DEFAULT_RANGE = "24h"
@@ -116,4 +119,4 @@ def errors(app_id: uuid.UUID) -> Response:
     return jsonify(range=window.name, **range_errors.range_errors(app.id, window))
 
 
-from app.dashboard import api_plan  # noqa: E402,F401  (registers the /schemas routes on bp)
+from app.dashboard.plan import api as api_plan  # noqa: E402,F401  (registers the /schemas routes on bp)

@@ -10,11 +10,12 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.auth.forms import ButtonForm
+from app.background import alerts, retention, webhooks
+from app.celery_client import celery_client
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
-from app.extensions import celery_client, db
+from app.extensions import db
 from app.models import App, AppBackgroundSettings
-from app.store import alerts, retention, webhooks
 from celery_config import WEBHOOK_TASK
 
 TEST_EVENT = "webhook.test"

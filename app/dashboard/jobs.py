@@ -11,11 +11,13 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.auth.forms import ButtonForm
+from app.background import exports, jobs, revalidation
+from app.celery_client import celery_client
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
-from app.extensions import celery_client, db
+from app.extensions import db
 from app.models import App
-from app.store import catalog, exports, jobs, revalidation
+from app.store import catalog
 from celery_config import EXPORT_TASK, REVALIDATE_TASK
 
 

@@ -11,8 +11,9 @@ from flask import abort, current_app, render_template
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
 from app.dashboard.payload_view import highlighted_payload
-from app.store import catalog, event_queries
+from app.store import catalog
 from app.store.ranges import RANGES
+from app.store.reads import events as event_queries
 
 
 @bp.get("/apps/<uuid:app_id>/live")

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from app.dashboard import bp
 from app.extensions import db
-from app.ingest.publish import DegradedCounter
 from app.models import WorkerHeartbeat
+from app.ops.degraded import DegradedCounter
 from app.ops.queues import queue_status
 from celery_config import WORKER_POOLS
 

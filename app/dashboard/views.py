@@ -9,14 +9,18 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from app.auth import notifications, pages
+from app.auth import pages
 from app.auth.accounts import find_user
 from app.auth.forms import ButtonForm
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
 from app.dashboard.forms import CreateAppForm, InviteForm
-from app.store import catalog, memberships, range_errors, range_stats, stats
+from app.mail import notifications
+from app.store import catalog, memberships
 from app.store.ranges import RANGES
+from app.store.reads import counts as stats
+from app.store.reads import range_counts as range_stats
+from app.store.reads import range_errors
 
 pages.attach(bp)
 

@@ -23,15 +23,20 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-Publish = Callable[[list[dict], bool], "str | None"]
+from flask import Flask
+
+from app.extensions import PerApp
+from app.ingest.shape import Shape
+
+Publish = Callable[[list[dict], Shape], "str | None"]
 
 
 class _Submission:
-    __slots__ = ("records", "single", "done", "task_id", "error", "wake")
+    __slots__ = ("records", "shape", "done", "task_id", "error", "wake")
 
-    def __init__(self, records: list[dict], single: bool) -> None:
+    def __init__(self, records: list[dict], shape: Shape) -> None:
         self.records = records
-        self.single = single
+        self.shape = shape
         self.done = False
         self.task_id: str | None = None
         self.error: BaseException | None = None
@@ -78,12 +83,12 @@ class GroupPublisher:
         if self._lingering:
             self._joined.notify()
 
-    def submit(self, records: list[dict], single: bool, publish: Publish) -> str | None:
+    def submit(self, records: list[dict], shape: Shape, publish: Publish) -> str | None:
         """Return the task id the records travel in (None: stored directly); raise on failure.
 
-        `publish(records, single)` sends one message; it runs in the leader's thread.
+        `publish(records, shape)` sends one message; it runs in the leader's thread.
         """
-        mine = _Submission(records, single)
+        mine = _Submission(records, shape)
         with self._mutex:
             if getattr(self._local, "counted", False):
                 self._arrived()
@@ -145,9 +150,9 @@ class GroupPublisher:
     @staticmethod
     def _flush(group: list[_Submission], publish: Publish) -> None:
         records = [record for submission in group for record in submission.records]
-        single = len(group) == 1 and group[0].single
+        shape = group[0].shape if len(group) == 1 else Shape.BATCH
         try:
-            task_id = publish(records, single)
+            task_id = publish(records, shape)
         except BaseException as exc:
             for submission in group:
                 submission.error = exc
@@ -162,3 +167,12 @@ def _outcome(submission: _Submission) -> str | None:
     if submission.error is not None:
         raise submission.error
     return submission.task_id
+
+
+def _new_group_publisher(app: Flask) -> GroupPublisher:
+    return GroupPublisher(
+        app.config["PUBLISH_GROUP_MAX_EVENTS"], app.config["PUBLISH_LINGER_MS"] / 1000
+    )
+
+
+group_publisher = PerApp("group_publisher", _new_group_publisher)

@@ -22,13 +22,14 @@ from celery import Celery
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from celery_config import PUBLISH_RETRY_POLICY
+
 Send = Callable[[str, tuple, str, str], None]
 
 # Embedded workflow options of a plain task: no callbacks, no chain, no chord.
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 # One quick reconnect, then the caller's degraded path: never keep a client waiting.
 _SOCKET_TIMEOUT_SECONDS = 2.0
-PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1}
 
 
 class RedisTaskPublisher:

@@ -18,11 +18,14 @@ import uuid
 
 import orjson
 from celery import Celery, states
+from flask import Flask
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.ingest.kombu_publish import Send
+from app.ingest.kombu_publish import Send, task_sender
+from app.ingest.shape import Shape
+from app.ops.degraded import DegradedCounter
 from app.ops.metrics import IngestRecorder
 from app.store import live_marks
 from app.store.events import store_events
@@ -37,16 +40,11 @@ class StorageUnavailable(RuntimeError):
     """Neither the broker nor the database could keep the events."""
 
 
-class DegradedCounter:
-    """Counts events this process stored synchronously because the broker was down."""
-
-    count = 0
-
-
 def publish_or_store(
-    send: Send, records: list[dict], single: bool, recorder: IngestRecorder
+    send: Send, records: list[dict], shape: Shape, recorder: IngestRecorder
 ) -> str | None:
     """Publish the records as one task; return its id, or None when they were stored directly."""
+    single = shape is Shape.SINGLE_EVENT
     task_id = records[0]["id"] if single else str(uuid.uuid4())
     task_name, args = (
         (STORE_EVENT_TASK, (records[0],))
@@ -72,6 +70,14 @@ def publish_or_store(
     recorder.degraded(len(records))
     recorder.accepted(records)
     return None
+
+
+def storage_sender(app: Flask, celery_app: Celery) -> Send:
+    """The `send` the Celery client uses for storage messages: straight to the broker, or,
+    in inline mode (CELERY_ENABLED=false), storing in the request."""
+    if app.config.get("CELERY_ENABLED", True):
+        return task_sender(celery_app)
+    return StoreInline(celery_app)
 
 
 def pack_records(records: list[dict]) -> str:

@@ -15,11 +15,12 @@ import threading
 import time
 from dataclasses import dataclass
 
+from flask import Flask
 from limits import RateLimitItem, parse
 from limits.storage import RedisStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from app.extensions import ingest_limiter
+from app.extensions import PerApp
 from app.ingest.errors import ApiError
 from app.ingest.registry import AppEntry
 
@@ -107,3 +108,10 @@ def check_rate_limit(entry: AppEntry) -> None:
     wait = ingest_limiter.hit(entry)
     if wait is not None:
         raise ApiError(429, "rate_limited", "this app's ingest rate limit is exceeded", wait)
+
+
+def _new_ingest_limiter(app: Flask) -> IngestRateLimiter:
+    return IngestRateLimiter(app.config["RATELIMIT_STORAGE_URI"], app.config["INGEST_RATE_LIMIT"])
+
+
+ingest_limiter = PerApp("ingest_limiter", _new_ingest_limiter)

@@ -14,7 +14,7 @@ import orjson
 import uuid_utils
 
 from app.ingest.registry import AppEntry
-from app.ingest.validation import validate
+from app.validation import validate
 
 MAX_EVENT_NAME = 200
 MAX_EVENT_ID = 128

@@ -13,15 +13,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from flask import Flask
 from limits import RateLimitItem, parse
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.extensions import db
-from app.ingest.validation import EventValidator, compile_validator
+from app.extensions import PerApp, db
 from app.models import App, IngestKey, RegistryState
 from app.store.catalog import latest_schemas
 from app.store.keys import key_matches
+from app.validation import EventValidator, compile_validator
 
 log = logging.getLogger(__name__)
 
@@ -146,3 +147,10 @@ class Registry:
                 entry.plan[schema.event_name] = PlannedEvent(schema.version, validator)
         self._validators = validators
         return apps
+
+
+def _new_registry(app: Flask) -> Registry:
+    return Registry(app.config["REGISTRY_REFRESH_SECONDS"])
+
+
+registry = PerApp("registry", _new_registry)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery.result import AsyncResult
 from flask import Response, jsonify
 
-from app.extensions import celery_client
+from app.celery_client import celery_client
 from app.ingest.api import bp
 from app.ingest.errors import ApiError
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 from flask import Response, current_app, request
 
-from app.extensions import celery_client, group_publisher, registry
+from app.celery_client import celery_client
 from app.ingest.api import bp
 from app.ingest.body import (
     PayloadError,
@@ -17,10 +17,12 @@ from app.ingest.body import (
     too_deep,
 )
 from app.ingest.errors import ApiError
+from app.ingest.group_commit import group_publisher
 from app.ingest.publish import StorageUnavailable, publish_or_store
 from app.ingest.ratelimit import check_rate_limit
 from app.ingest.records import build_record, canonical_json, verdict
-from app.ingest.registry import AppEntry, RegistryUnavailable
+from app.ingest.registry import AppEntry, RegistryUnavailable, registry
+from app.ingest.shape import Shape
 from app.ops import metrics
 
 QUEUED = "Event queued for processing"
@@ -46,7 +48,7 @@ def _accept_event(entry: AppEntry) -> Response:
     if not isinstance(event, dict):
         raise ApiError(400, "not_an_object", "the body must be a JSON object (one event)")
     record = build_record(entry, event, datetime.now(UTC), config["MAX_ERRORS_PER_EVENT"])
-    task_id = _queue_records([record], single=True)
+    task_id = _queue_records([record], Shape.SINGLE_EVENT)
     answer = verdict(record)
     answer["task_id"] = task_id
     answer["message"] = QUEUED if task_id else STORED_DIRECTLY
@@ -87,7 +89,7 @@ def _accept_batch(entry: AppEntry) -> Response:
         record = build_record(entry, item, received_at, config["MAX_ERRORS_PER_EVENT"], serialized)
         records.append(record)
         results.append({"index": index, **verdict(record)})
-    task_id = _queue_records(records, single=False) if records else None
+    task_id = _queue_records(records, Shape.BATCH) if records else None
     return _json(
         202,
         {
@@ -169,12 +171,14 @@ def _refusal(code: str, message: str) -> dict:
     return {"event_name": None, "errors": [{"path": "", "keyword": code, "message": message}]}
 
 
-def _queue_records(records: list[dict], single: bool) -> str | None:
+def _queue_records(records: list[dict], shape: Shape) -> str | None:
     """Publish the records with those of concurrent requests; return the task id."""
     send, recorder = celery_client.send, metrics.recorder()
     try:
         return group_publisher.submit(
-            records, single, lambda group, one: publish_or_store(send, group, one, recorder)
+            records,
+            shape,
+            lambda group, group_shape: publish_or_store(send, group, group_shape, recorder),
         )
     except StorageUnavailable:
         raise ApiError(

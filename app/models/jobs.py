@@ -22,9 +22,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.extensions import db
 from app.models.types import JSONDocument, utcnow
 
-JOB_KINDS = ("revalidate", "export")
-JOB_STATES = ("queued", "running", "done", "cancelled", "failed")
-
 
 class BackgroundJob(db.Model):
     """One re-validation or export: its parameters, progress and outcome."""

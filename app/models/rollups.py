@@ -1,6 +1,6 @@
 """Hourly and daily rollups of stored events, and the error groups they contain.
 
-Written by `app.store.rollups`; read by the dashboard for ranges beyond 24 hours so that
+Written by `app.store.rollups.compute`; read by the dashboard for ranges beyond 24 hours so that
 long ranges never scan raw events.
 """
 

@@ -14,8 +14,8 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from sqlalchemy import select, text
 
 from app.extensions import db
-from app.ingest.publish import DegradedCounter
 from app.models import WorkerHeartbeat
+from app.ops.degraded import DegradedCounter
 from app.ops.queues import queue_status
 from celery_config import WORKER_POOLS
 

@@ -357,3 +357,6 @@ def _optional_gauge(name: str, documentation: str, value: float | None) -> Itera
     """A gauge, unless the broker cannot tell (None)."""
     if value is not None:
         yield GaugeMetricFamily(name, documentation, value=value)
+
+
+metrics = Metrics()  # request hooks and /metrics

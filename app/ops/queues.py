@@ -21,7 +21,7 @@ from celery_config import DEAD_LETTER_QUEUE, WORKER_POOLS
 
 UNACKED_KEY = "unacked"
 UNACKED_INDEX_KEY = "unacked_index"
-UNREADABLE_PREFIX = "lvd.unreadable"  # the same prefix as worker/kombu_redis.py writes
+UNREADABLE_PREFIX = "lvd.unreadable"  # the same prefix as worker/transport/kombu_redis.py writes
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Two lists hold messages no worker will take by itself: `dead_letter` (batches parked
 after their storage retries ran out; `flask events replay-failed` stores them) and
 `lvd.unreadable:<queue>` (messages a worker could not read, set aside by
-`worker/kombu_redis.py`). `flask events set-aside` shows both; an unreadable message can
+`worker/transport/kombu_redis.py`). `flask events set-aside` shows both; an unreadable message can
 be put back on its queue (e.g. after an upgrade that reads it) or discarded, and so can
 parked batches.
 """
@@ -19,7 +19,7 @@ import redis
 
 from celery_config import DEAD_LETTER_QUEUE, WORKER_POOLS
 
-UNREADABLE_PREFIX = "lvd.unreadable"  # the same prefix as worker/kombu_redis.py writes
+UNREADABLE_PREFIX = "lvd.unreadable"  # the same prefix as worker/transport/kombu_redis.py writes
 PREVIEW_BYTES = 200
 
 

@@ -1,2 +1,2 @@
-"""Writing events and counters, apps, keys, schemas and memberships; the read queries
-that pages, the CLI and the workers use."""
+"""The write path (events exactly once, counters), the catalog (apps, keys, schemas,
+memberships), and the dashboard's reads (`reads/`) and rollups (`rollups/`)."""

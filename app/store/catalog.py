@@ -9,10 +9,10 @@ from limits import parse
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.ingest.validation import InvalidSchema, check_schema
 from app.models import App, EventSchema, IngestKey, Membership, RegistryState
 from app.models.types import utcnow
 from app.store.keys import hash_key, new_ingest_key
+from app.validation import InvalidSchema, check_schema
 
 MAX_KEY_OVERLAP = timedelta(days=7)
 

@@ -15,9 +15,9 @@ from genson import SchemaBuilder
 from sqlalchemy import select
 
 from app.extensions import db
-from app.ingest.validation import InvalidSchema, check_schema, compile_validator, validate
 from app.models import EventSchema
-from app.store.event_queries import recent_of_name
+from app.store.reads.events import recent_of_name
+from app.validation import InvalidSchema, check_schema, compile_validator, validate
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 IMPACT_EVENTS = 1000

@@ -29,7 +29,7 @@ class TimeRange:
 RANGES = {
     "15m": TimeRange("15m", timedelta(minutes=15), 60),
     "1h": TimeRange("1h", timedelta(hours=1), 60),
-    # Hours and days: the buckets of the hourly and daily rollups (app/store/range_stats.py).
+    # Hours and days: the buckets of the hourly and daily rollups (app/store/reads/range_counts.py).
     "24h": TimeRange("24h", timedelta(hours=24), 60 * 60),
     "7d": TimeRange("7d", timedelta(days=7), 60 * 60),
     "30d": TimeRange("30d", timedelta(days=30), 24 * 60 * 60),

@@ -1,2 +1,2 @@
-"""Code that runs only in Celery workers: tasks, the Redis transport, grouped storage,
-heartbeats, dead letter and mail delivery. The web tier never imports it."""
+"""Code that runs only in Celery workers: the tasks (`tasks/`), the private-API transport
+(`transport/`), heartbeats, metrics and dead letter. The web tier never imports it."""

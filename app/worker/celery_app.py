@@ -13,7 +13,7 @@ from app.extensions import db
 from app.ops.durability import UndurableBroker, check_broker_at_start
 from app.worker.database_limits import limit_statement_waits
 from app.worker.heartbeat import HeartbeatStep
-from app.worker.library_versions import check_library_versions
+from app.worker.transport.library_versions import check_library_versions
 
 
 class FlaskTask(Task):
@@ -69,6 +69,6 @@ def worker_celery(app: Flask) -> Celery:
             db.engine.dispose(close=False)
 
     # Registers the tasks; metrics connects the task signals.
-    from app.worker import aggregation_tasks, job_tasks, metrics, tasks, webhook_tasks  # noqa: F401
+    from app.worker import metrics, tasks  # noqa: F401
 
     return celery_app

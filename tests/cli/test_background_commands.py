@@ -8,9 +8,10 @@ import uuid
 import pytest
 
 from app.auth.accounts import find_user
+from app.background import alerts, webhooks
 from app.extensions import db
 from app.models import AppBackgroundSettings
-from app.store import alerts, memberships, webhooks
+from app.store import memberships
 from tests.background import WebhookReceiver
 
 

@@ -11,9 +11,10 @@ from flask import render_template
 from flask_login import login_user
 
 from app.auth.accounts import find_user
+from app.background import alerts
 from app.extensions import db
 from app.models import App
-from app.store import alerts, catalog, memberships
+from app.store import catalog, memberships
 from tests.accounts import Web, landed, log_in, page
 from tests.background import WebhookReceiver, verify_signature
 from tests.support import wait_for

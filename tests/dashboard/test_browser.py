@@ -227,7 +227,7 @@ def test_a_schema_inferred_from_unplanned_examples_is_saved(app, team, live_url,
 
 
 def test_the_impact_preview_counts_match_a_direct_replay(app, team, live_url, signed_in_page):
-    from app.ingest.validation import compile_validator, validate
+    from app.validation import compile_validator, validate
 
     payloads = [{"eventName": "pay", "amount": value} for value in (1, 5, -3, "x", 10, -1, 2.5)]
     stored_events(

@@ -17,9 +17,10 @@ from flask_login import login_user
 from sqlalchemy import select
 
 from app.auth.accounts import find_user
+from app.background import exports
 from app.extensions import db
 from app.models import App, BackgroundJob, Event
-from app.store import catalog, exports
+from app.store import catalog
 from app.store.events import store_events
 from tests.accounts import Web, landed, link_in, log_in, page
 from tests.support import USER_LOGIN_SCHEMA, make_record, wait_for

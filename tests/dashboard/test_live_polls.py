@@ -13,8 +13,8 @@ import redis
 import uuid_utils
 from sqlalchemy import event
 
-from app.auth import poll_trust
 from app.auth.accounts import find_user
+from app.auth.sessions import poll_trust
 from app.extensions import db
 from app.store import live_marks
 from app.store.events import store_events

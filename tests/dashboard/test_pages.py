@@ -126,9 +126,10 @@ def test_event_detail_shows_the_verdict_before_a_revalidation(app, with_event):
     import uuid
     from datetime import UTC, datetime, timedelta
 
+    from app.background import revalidation
     from app.extensions import db
     from app.models import App
-    from app.store import catalog, revalidation
+    from app.store import catalog
 
     app_id = uuid.UUID(with_event["app_id"])
     detail = f"/apps/{app_id}/events/{with_event['event_id']}"

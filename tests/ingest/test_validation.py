@@ -1,10 +1,10 @@
-"""Unit tests of app.ingest.validation: schema checks and error reports with JSON Pointer paths."""
+"""Unit tests of app.validation: schema checks and error reports with JSON Pointer paths."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.ingest.validation import (
+from app.validation import (
     InvalidSchema,
     check_schema,
     compile_validator,

@@ -26,7 +26,7 @@ import requests
 from celery import Celery
 from kombu import Connection
 
-from app.worker.redis_ownership import SWEEP_LEASE_KEY
+from app.worker.transport.redis_ownership import SWEEP_LEASE_KEY
 from celery_config import WORKER_POOLS, task_routes
 from tests.ops.conftest import ScriptPool
 from tests.support import (
@@ -51,7 +51,7 @@ PICKUP_P95_SECONDS = 0.1  # the issue's bound (wall-clock: the one time this tes
 WARM_SHUTDOWN_SECONDS = 30  # the bound
 # Commands the test itself sends while counting.
 OWN_COMMANDS = {"info", "config|resetstat", "config"}
-TRANSPORT = "app.worker.kombu_redis:Transport"
+TRANSPORT = "app.worker.transport.kombu_redis:Transport"
 LOGGED_AT = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*Task \w+\[([0-9a-f-]+)\] received", re.M
 )

@@ -89,7 +89,7 @@ def scans(plan: dict) -> dict[str, str | None]:
 
 
 def stream_cases():
-    from app.store.event_queries import StreamFilter
+    from app.store.reads.events import StreamFilter
 
     hour_ago = datetime.now(UTC) - timedelta(hours=1)
     cursor = uuid.UUID(int=((int(hour_ago.timestamp() * 1000)) << 80) | (0x7 << 76))
@@ -134,7 +134,7 @@ def test_every_stream_query_walks_an_index_newest_first_and_stops(million, case,
     time order, nearly every row is that app's); for a small app it must use the index
     that starts with app_id, or one team's traffic would slow another's page.
     """
-    from app.store.event_queries import stream_query
+    from app.store.reads.events import stream_query
 
     _name, wanted, index = stream_cases()[case]
     plan = plan_of(million, stream_query(app_id, wanted))
@@ -156,7 +156,7 @@ def test_one_event_is_read_by_its_primary_key(million):
 
 
 def test_error_groups_read_the_newest_invalid_events_through_the_status_index(million):
-    from app.store.error_groups import SAMPLE_EVENTS, sample_query
+    from app.store.reads.error_groups import SAMPLE_EVENTS, sample_query
 
     since = datetime.now(UTC) - timedelta(days=7)
     for app_id, allowed in (
@@ -173,11 +173,11 @@ def test_stats_read_only_the_counters_and_a_small_app_only_its_own(million, days
     """The charts never touch raw events. For the app owning nearly every counter row the
     planner may read the counters table through; a small app's counters are found through
     the counters' key, which starts with app_id."""
-    from app.store.stats import bucket_query, counts_query
+    from app.store.reads.counts import counts_query
 
     since = datetime.now(UTC) - timedelta(days=days)
     for app_id in (APP_ID, OTHER_APP_ID):
-        for query in (counts_query(app_id, since), bucket_query(app_id, since, 3600)):
+        for query in (counts_query(app_id, since),):
             found = scans(plan_of(million, query))
             assert set(found) == {"event_counts"}  # never a scan of raw events
             if app_id == OTHER_APP_ID:

@@ -14,9 +14,12 @@ import uuid_utils
 
 from app.config import engine_options
 from app.extensions import db
-from app.store import catalog, error_groups, range_errors, rollup_marks, rollups
+from app.store import catalog
 from app.store.events import store_events
 from app.store.ranges import RANGES
+from app.store.reads import error_groups, range_errors
+from app.store.rollups import compute as rollups
+from app.store.rollups import marks as rollup_marks
 from tests.support import PROJECT_ROOT, make_record, uuid7_at
 
 TYPE = {"path": "/userId", "keyword": "type", "message": "not an integer"}

@@ -119,7 +119,7 @@ def test_direct_copy_counts_per_minute_and_event_like_the_careful_path(app, make
 def test_a_batch_task_stores_records_sent_as_json_text(app, make_tracked_app):
     from app.ingest.publish import pack_records
     from app.worker.celery_app import worker_celery
-    from app.worker.tasks import process_event_batch
+    from app.worker.tasks.storage import process_event_batch
 
     worker_celery(app)
 

@@ -13,10 +13,13 @@ import redis
 from sqlalchemy import text
 
 from app.extensions import db
-from app.store import range_errors, range_stats, rollup_marks, rollups
 from app.store.events import store_events
 from app.store.ranges import RANGES
-from app.store.rollups import floor_hour, floor_minute
+from app.store.reads import range_counts as range_stats
+from app.store.reads import range_errors
+from app.store.rollups import compute as rollups
+from app.store.rollups import marks as rollup_marks
+from app.store.rollups.compute import floor_hour, floor_minute
 from tests.background import random_records
 from tests.support import uuid7_at
 

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, text
 
+from app.background import retention
 from app.extensions import db
 from app.models import Event, EventCount
-from app.store import retention
 from app.store.events import store_events
 from tests.background import counters_equal_rows, store_at
 from tests.support import make_record

@@ -11,11 +11,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from app.background import jobs, revalidation
 from app.extensions import db
-from app.ingest.validation import compile_validator, validate
 from app.models import App, BackgroundJob, Event
-from app.store import catalog, jobs, revalidation, rollups
+from app.store import catalog
 from app.store.events import store_events
+from app.store.rollups import compute as rollups
+from app.validation import compile_validator, validate
 from celery_config import REVALIDATE_TASK
 from tests.background import (
     counters_equal_rows,

@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from app.background import alerts
 from app.extensions import db
 from app.models import ErrorGroup
-from app.store import alerts, rollup_reads, rollups
 from app.store.events import store_events
+from app.store.rollups import compute as rollups
 from tests.background import (
     direct_counts,
     direct_error_groups,
@@ -24,6 +25,7 @@ from tests.background import (
     rollup_error_group_hours,
     store_at,
 )
+from tests.store import rollup_tables as rollup_reads
 
 # Two days around a midnight, so hours and days both have boundaries inside.
 NOW = datetime(2026, 11, 22, 2, 40, tzinfo=UTC)

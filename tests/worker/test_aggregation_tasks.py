@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 import celery_config
+from app.background import retention
 from app.extensions import db
 from app.models import Event, HourlyRollup
-from app.store import retention
 from celery_config import MAINTENANCE_TASK, ROLLUP_RECENT_TASK, SUMMARIZE_ALL_TASK
 from tests.background import run_on_worker, store_at
 from tests.support import wait_for

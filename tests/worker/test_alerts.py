@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 import pytest
 
 from app.auth.accounts import find_user
+from app.background import alerts, webhooks
+from app.background.pinned_post import post_to_address
 from app.extensions import db
 from app.models import WebhookDelivery
-from app.store import alerts, memberships, webhooks
-from app.worker.pinned_post import post_to_address
+from app.store import memberships
 from celery_config import SUMMARIZE_APP_TASK, WEBHOOK_TASK
 from tests.background import (
     WebhookReceiver,

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.worker.celery_grouping import StorageBatcher
+from app.worker.transport.celery_grouping import StorageBatcher
 
 
 class Prefetch:

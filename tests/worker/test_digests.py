@@ -8,8 +8,10 @@ import uuid
 from datetime import UTC, datetime, time, timedelta
 
 from app.auth.accounts import find_user
-from app.store import alerts, memberships, rollups
-from app.worker.digests import send_digest
+from app.background import alerts
+from app.background.digests import send_digest
+from app.store import memberships
+from app.store.rollups import compute as rollups
 from celery_config import DIGEST_TASK
 from tests.background import invalid_errors, run_on_worker, store_at
 

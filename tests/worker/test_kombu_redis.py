@@ -14,13 +14,13 @@ import redis
 from kombu import Connection, Exchange, Queue
 from kombu.asynchronous import Hub
 
-from app.worker.kombu_redis import CONSUMER_PREFIX, RECEIVING_PREFIX, UNREADABLE_PREFIX
-from app.worker.redis_ownership import OWNED_PREFIX, restore_gone_consumers
+from app.worker.transport.kombu_redis import CONSUMER_PREFIX, RECEIVING_PREFIX, UNREADABLE_PREFIX
+from app.worker.transport.redis_ownership import OWNED_PREFIX, restore_gone_consumers
 from tests.support import TEST_REDIS_URL
 
 URL = f"{TEST_REDIS_URL}/15"
 OPTIONS = {"priority_steps": [0], "visibility_timeout": 60}
-TRANSPORT = "app.worker.kombu_redis:Transport"
+TRANSPORT = "app.worker.transport.kombu_redis:Transport"
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 from kombu import Connection
 from kombu.asynchronous.hub import Hub
 
-from app.worker import library_versions
-from app.worker.kombu_redis import Transport
+from app.worker.transport import library_versions
+from app.worker.transport.kombu_redis import Transport
 from tests.support import BROKER_DB, TEST_REDIS_URL
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.worker.mail import is_transient
+from app.mail.delivery import is_transient
 from tests.accounts import landed, unique_email
 from tests.support import PROJECT_ROOT, wait_for
 
@@ -88,7 +88,7 @@ def test_a_permanent_refusal_is_logged_once_and_not_retried(app, smtp_sink, emai
 
 
 def test_without_a_mail_server_mails_become_eml_files(app, tmp_path):
-    from app.worker.mail import build_message, deliver
+    from app.mail.delivery import build_message, deliver
 
     message = build_message("LVD <no-reply@lvd.test>", "a@example.com", "Hi", "<p>hi</p>", "hi")
     where = Path(deliver(message, {"MAIL_SERVER": None, "INSTANCE_PATH": str(tmp_path)}))

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from app.worker.pinned_post import post_to_address
+from app.background.pinned_post import post_to_address
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,1 @@
+"""Sessions: the login states, cookies only for pages, and what a live poll may trust."""

@@ -1,0 +1,72 @@
+"""Hourly maintenance: day partitions of `events` (created ahead, expired ones dropped),
+retention app by app, webhook deliveries that were never queued, expired export files."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from app.background import exports, retention
+from app.background.alerts import queue_webhook
+from app.extensions import db
+from app.models import WebhookDelivery
+from app.store import partitions
+
+log = logging.getLogger(__name__)
+# A delivery still pending with no attempt after this long lost its queued message.
+STALE_DELIVERY = timedelta(minutes=10)
+
+
+def maintain(batch_rows: int, now: datetime | None = None) -> dict:
+    """Maintain partitions, run retention for every app (a failure is logged and the
+    others go on), requeue stale deliveries. Return what each step did."""
+    now = now or datetime.now(UTC)
+    partitioned = partitions.is_partitioned()
+    changed = maintain_partitions(now) if partitioned else {}
+    longest = retention.longest_retention_days()
+    db.session.rollback()
+    deleted = {}
+    for app_id in retention.apps_with_events():
+        try:
+            removed = retention.expire_app(app_id, batch_rows, now, partitioned, longest)
+        except Exception:
+            db.session.rollback()
+            log.exception("retention of app %s failed; the next run tries again", app_id)
+            continue
+        if removed:
+            deleted[str(app_id)] = removed
+    stale = list(
+        db.session.scalars(
+            select(WebhookDelivery.id).where(
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.attempts == 0,
+                WebhookDelivery.created_at < datetime.now(UTC) - STALE_DELIVERY,
+            )
+        )
+    )
+    db.session.rollback()
+    for delivery_id in stale:
+        queue_webhook(delivery_id)
+    return {
+        **changed,
+        "deleted": deleted,
+        "requeued_deliveries": len(stale),
+        "expired_exports": exports.remove_expired_exports(),
+    }
+
+
+def maintain_partitions(now: datetime) -> dict:
+    """Create the next days' partitions and drop the expired ones; a failure is logged
+    and the next run tries again (both steps are idempotent)."""
+    changed: dict = {"created_partitions": [], "dropped_partitions": []}
+    try:
+        changed["created_partitions"] = partitions.create_partitions(now.date())
+        changed["dropped_partitions"] = partitions.drop_expired_partitions(
+            now, retention.longest_retention_days()
+        )
+    except Exception:
+        db.session.rollback()
+        log.exception("partition maintenance failed; the next run tries again")
+    return changed

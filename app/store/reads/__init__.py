@@ -1,0 +1,1 @@
+"""The dashboard's and the CLI's reads: the event stream, counts, ranges, error groups."""
