@@ -19,6 +19,7 @@ from app.ingest.group_commit import group_publisher
 from app.ingest.publish import storage_sender
 from app.ingest.ratelimit import ingest_limiter
 from app.ingest.registry import registry
+from app.models.types import rfc3339
 from app.ops.metrics import metrics
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "migrations")
@@ -43,6 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     register_extensions(app)
     register_blueprints(app)
+    app.add_template_filter(rfc3339)
     register_error_handlers(app)
     register_commands(app)
     return app

@@ -17,6 +17,7 @@ from app.celery_client import celery_client
 from app.extensions import db
 from app.mail import notifications
 from app.models import App, ErrorGroup, Membership, NotificationChoice, User
+from app.models.types import rfc3339
 from celery_config import WEBHOOK_TASK
 
 # Only groups first seen this recently are alerted: a first rollup over months of
@@ -111,7 +112,7 @@ def _group_dict(row) -> dict:
         "path": row.path,
         "keyword": row.keyword,
         "count": row.count,
-        "first_seen": row.first_seen.isoformat(),
+        "first_seen": rfc3339(row.first_seen),
         "example_event_id": str(row.example_event_id),
     }
 

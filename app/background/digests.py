@@ -16,7 +16,7 @@ from app.extensions import db
 from app.mail import notifications
 from app.models import App, DailyRollup, DigestSent, ErrorGroup, ErrorGroupHour
 from app.models.events import STATUSES
-from app.store.rollups.compute import as_utc
+from app.models.types import as_utc
 
 TOP_GROUPS = 5
 

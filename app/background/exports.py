@@ -20,7 +20,7 @@ from app.background import jobs
 from app.extensions import db
 from app.models import BackgroundJob, Event
 from app.models.events import STATUSES
-from app.store.rollups.compute import as_utc
+from app.models.types import as_utc
 
 FORMATS = {"csv": "text/csv", "ndjson": "application/x-ndjson"}
 EXPORT_LIFETIME = timedelta(hours=24)

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import BackgroundJob
+from app.models.types import rfc3339
 
 FINISHED = ("done", "cancelled", "failed")
 
@@ -113,8 +114,8 @@ def progress_of(job: BackgroundJob) -> dict:
         "changed": job.changed,
         "cancel_requested": job.cancel_requested,
         "error": job.error,
-        "created_at": job.created_at.isoformat(),
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-        "expires_at": job.expires_at.isoformat() if job.expires_at else None,
+        "created_at": rfc3339(job.created_at),
+        "finished_at": rfc3339(job.finished_at),
+        "expires_at": rfc3339(job.expires_at),
         "params": job.params,
     }

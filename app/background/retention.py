@@ -24,9 +24,10 @@ from sqlalchemy import Column, MetaData, Table, delete, func, select, text, upda
 from app.extensions import db
 from app.models import App, AppBackgroundSettings, Event, EventCount
 from app.models.alerts import DEFAULT_RETENTION_DAYS
+from app.models.types import as_utc
 from app.store.locks import try_lock_for_transaction
 from app.store.partitions import DEFAULT_PARTITION
-from app.store.rollups.compute import as_utc, floor_minute
+from app.store.rollups.compute import floor_minute
 
 MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 1, 3650
 _EVENTS = Event.__table__

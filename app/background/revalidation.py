@@ -16,8 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.background import jobs
 from app.extensions import db
 from app.models import BackgroundJob, Event, EventRevalidation, EventSchema
+from app.models.types import as_utc
 from app.store.locks import lock_for_transaction
-from app.store.rollups.compute import as_utc
 from app.store.rollups.deltas import VerdictChanges
 from app.validation import compile_validator, validate
 

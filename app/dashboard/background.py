@@ -16,6 +16,7 @@ from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
 from app.extensions import db
 from app.models import App, AppBackgroundSettings
+from app.models.types import rfc3339
 from celery_config import WEBHOOK_TASK
 
 TEST_EVENT = "webhook.test"
@@ -116,8 +117,8 @@ def webhook_deliveries(app_id: uuid.UUID) -> Response:
                 "attempts": d.attempts,
                 "response_code": d.response_code,
                 "error": d.error,
-                "created_at": d.created_at.isoformat(),
-                "last_attempt_at": d.last_attempt_at.isoformat() if d.last_attempt_at else None,
+                "created_at": rfc3339(d.created_at),
+                "last_attempt_at": rfc3339(d.last_attempt_at),
             }
             for d in webhooks.recent_deliveries(app.id)
         ]

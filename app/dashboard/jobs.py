@@ -1,5 +1,5 @@
 """Re-validation and export jobs of an app: start, follow as JSON, cancel, download.
-Rendered by templates/schemas/_revalidate.html and templates/live/_export.html."""
+Rendered by templates/plan/_revalidate.html and templates/live/_export.html."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import EventSchema
+from app.models.types import rfc3339
 from app.store.reads.events import recent_of_name
 from app.validation import InvalidSchema, check_schema, compile_validator, validate
 
@@ -50,7 +51,7 @@ def as_dict(saved: EventSchema) -> dict:
         "event_name": saved.event_name,
         "version": saved.version,
         "schema": saved.schema,
-        "created_at": saved.created_at.isoformat() if saved.created_at else None,
+        "created_at": rfc3339(saved.created_at),
     }
 
 

@@ -172,7 +172,7 @@ def test_revalidation_from_the_page_reports_progress_as_json(app, developer, bat
 @pytest.mark.parametrize(
     ("template", "kind", "expected"),
     [
-        ("schemas/_revalidate.html", "revalidate", "Re-validate stored events"),
+        ("plan/_revalidate.html", "revalidate", "Re-validate stored events"),
         ("live/_export.html", "export", "Export events"),
     ],
 )

@@ -21,7 +21,7 @@ def tracking_plan(app_id: uuid.UUID) -> str:
     chosen = request.args.get("event", "")
     schemas = [(schema, plan.versions(app.id, schema.event_name)) for schema in latest]
     return render_template(
-        "schemas/plan.html",
+        "plan/plan.html",
         app=app,
         role=role,
         schemas=schemas,

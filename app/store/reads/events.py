@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Select, String, cast, select
 
 from app.extensions import db
 from app.models import Event
 from app.models.events import STATUSES
+from app.models.types import rfc3339
 from app.store.ranges import id_floor
 
 MAX_LIMIT = 200
@@ -113,7 +114,7 @@ def as_row(event: Event) -> dict:
         "id": str(event.id),
         "event_name": event.event_name,
         "status": event.status,
-        "received_at": _iso(event.received_at),
+        "received_at": rfc3339(event.received_at),
         "first_error": errors[0] if errors else None,
         "error_count": len(errors),
         "client_event_id": event.client_event_id,
@@ -127,8 +128,8 @@ def as_detail(event: Event) -> dict:
         "payload": event.payload,
         "errors": event.errors or [],
         "schema_version": event.schema_version,
-        "client_ts": _iso(event.client_ts),
-        "stored_at": _iso(event.stored_at),
+        "client_ts": rfc3339(event.client_ts),
+        "stored_at": rfc3339(event.stored_at),
     }
 
 
@@ -144,11 +145,3 @@ def _event_id(value: str | None, name: str) -> uuid.UUID | None:
 def _contains(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:  # SQLite hands back naive UTC datetimes
-        moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat()

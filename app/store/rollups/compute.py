@@ -31,6 +31,7 @@ from app.models import (
     EventCount,
     HourlyRollup,
 )
+from app.models.types import as_utc, rfc3339
 from app.store.locks import try_lock_for_transaction
 
 HOUR = timedelta(hours=1)
@@ -49,13 +50,6 @@ def floor_hour(moment: datetime) -> datetime:
 def floor_day(moment: datetime) -> datetime:
     """The UTC day (as midnight) a moment falls in."""
     return floor_hour(moment).replace(hour=0)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """The moment in UTC; SQLite hands back naive datetimes that are UTC."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -363,7 +357,7 @@ def _summary(
     for (_hour, key), group in group_hours.items():
         in_window[key] += group["count"]
     seen = [
-        {**key_dict(key), "count": n, "first_seen": groups[key]["first_seen"].isoformat()}
+        {**key_dict(key), "count": n, "first_seen": rfc3339(groups[key]["first_seen"])}
         for key, n in sorted(in_window.items(), key=lambda kv: (-kv[1], _key_order(kv[0])))
     ]
     return {
