@@ -14,6 +14,7 @@ from app.background import alerts, retention, webhooks
 from app.celery_client import celery_client
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
+from app.dashboard.post_redirect import refusal_of, refuse, show_once, take_shown_once
 from app.extensions import db
 from app.models import App, AppBackgroundSettings
 from app.models.types import rfc3339
@@ -32,6 +33,8 @@ def background_settings(app: App) -> dict:
         "deliveries": webhooks.recent_deliveries(app.id),
         "choice": alerts.choice_of(app.id, current_user.id),
         "button": ButtonForm(),
+        "refused": {form: refusal_of(form) for form in ("webhook", "retention")},
+        "allow_private_hint": not current_app.config["WEBHOOK_ALLOW_PRIVATE"],
     }
 
 
@@ -46,7 +49,7 @@ def save_notification_choice(app_id: uuid.UUID) -> Response:
         flash(f"{_KIND_NAMES[kind].capitalize()} {'on' if enabled else 'off'}.", "success")
     else:
         flash("That request was not understood; try again.", "error")
-    return redirect(url_for("dashboard.show_app", app_id=app.id))
+    return _back_to_settings(app.id, "alerts")
 
 
 @bp.route("/apps/<uuid:app_id>/notifications/opt-out", methods=["GET", "POST"])
@@ -60,7 +63,7 @@ def notification_opt_out(app_id: uuid.UUID) -> str | Response:
     if request.method == "POST" and form.validate_on_submit():
         alerts.set_choice(app.id, current_user.id, kind, False)
         flash(f"You will no longer get the {_KIND_NAMES[kind]} of {app.name}.", "success")
-        return redirect(url_for("dashboard.show_app", app_id=app.id))
+        return _back_to_settings(app.id)
     return render_template(
         "apps/notification_opt_out.html", app=app, kind=kind, name=_KIND_NAMES[kind], form=form
     )
@@ -72,19 +75,31 @@ def save_webhook(app_id: uuid.UUID) -> str | Response:
     app, _role = member_app_or_404(app_id, owner=True)
     if not ButtonForm().validate_on_submit():
         flash("That request was not understood; try again.", "error")
-        return redirect(url_for("dashboard.show_app", app_id=app.id))
+        return _back_to_settings(app.id)
     url = request.form.get("url", "").strip()
     if not url:
         webhooks.remove_webhook(app.id)
         flash("Webhook removed.", "success")
-        return redirect(url_for("dashboard.show_app", app_id=app.id))
+        return _back_to_settings(app.id)
     try:
         secret = webhooks.set_webhook(app.id, url, current_app.config["WEBHOOK_ALLOW_PRIVATE"])
     except webhooks.UnsafeWebhookTarget as exc:
-        flash(f"Webhook not saved: {exc}.", "error")
-        return redirect(url_for("dashboard.show_app", app_id=app.id))
-    # Shown in this response only, like an ingest key.
-    return render_template("apps/webhook_secret.html", app=app, url=url, secret=secret)
+        refuse("webhook", "url", f"Not saved: {exc}.", url=url)
+        return _back_to_settings(app.id, "webhook")
+    # Shown on the next page only, like an ingest key.
+    show_once("webhook_secret", url=url, secret=secret)
+    return redirect(url_for("dashboard.webhook_secret", app_id=app.id))
+
+
+@bp.get("/apps/<uuid:app_id>/background/webhook/secret")
+def webhook_secret(app_id: uuid.UUID) -> str | Response:
+    """Show a just-saved webhook's signing secret, once."""
+    app, _role = member_app_or_404(app_id, owner=True)
+    kept = take_shown_once("webhook_secret")
+    if kept is None:
+        flash("A webhook's secret is shown once, right after saving its URL.", "info")
+        return _back_to_settings(app.id, "webhook")
+    return render_template("apps/webhook_secret.html", app=app, **kept)
 
 
 @bp.post("/apps/<uuid:app_id>/background/webhook/test")
@@ -93,7 +108,7 @@ def send_test_webhook(app_id: uuid.UUID) -> Response:
     app, _role = member_app_or_404(app_id)
     if not ButtonForm().validate_on_submit():
         flash("That request was not understood; try again.", "error")
-        return redirect(url_for("dashboard.show_app", app_id=app.id))
+        return _back_to_settings(app.id)
     delivery_id = webhooks.add_delivery(app.id, TEST_EVENT, {"test": True})
     db.session.commit()
     if delivery_id is None:
@@ -101,7 +116,7 @@ def send_test_webhook(app_id: uuid.UUID) -> Response:
     else:
         celery_client.app.send_task(WEBHOOK_TASK, args=(delivery_id,))
         flash("Test delivery queued; its outcome appears in the list below.", "success")
-    return redirect(url_for("dashboard.show_app", app_id=app.id))
+    return _back_to_settings(app.id)
 
 
 @bp.get("/apps/<uuid:app_id>/background/deliveries.json")
@@ -134,10 +149,16 @@ def save_retention(app_id: uuid.UUID) -> Response:
             raise ValueError("that request was not understood; try again")
         days = retention.set_retention(app.id, int(request.form.get("days", "")))
     except ValueError as exc:
-        flash(f"Retention not changed: {exc}.", "error")
-    else:
-        flash(f"Events of {app.name} are now kept {days} days.", "success")
-    return redirect(url_for("dashboard.show_app", app_id=app.id))
+        reason = "a whole number of days" if "invalid literal" in str(exc) else str(exc)
+        refuse("retention", "days", f"Not changed: {reason}.", days=request.form.get("days", ""))
+        return _back_to_settings(app.id, "retention")
+    flash(f"Events of {app.name} are now kept {days} days.", "success")
+    return _back_to_settings(app.id, "retention")
+
+
+def _back_to_settings(app_id: uuid.UUID, form: str = "background-settings") -> Response:
+    """Post/Redirect/Get: back to Settings, scrolled to the form that was sent."""
+    return redirect(url_for("dashboard.settings", app_id=app_id, _anchor=form))
 
 
 _KIND_NAMES = {"alerts": "first-seen violation alerts", "digest": "daily digest"}

@@ -12,6 +12,7 @@ from app.auth.forms import ButtonForm
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
 from app.dashboard.forms import InviteForm, RotateKeyForm
+from app.dashboard.post_redirect import show_once, take_shown_once
 from app.store import catalog, memberships
 
 
@@ -32,13 +33,14 @@ def settings(app_id: uuid.UUID) -> str:
 
 
 @bp.post("/apps/<uuid:app_id>/keys")
-def create_key(app_id: uuid.UUID) -> str:
+def create_key(app_id: uuid.UUID) -> Response:
     """Add an ingest key (owners); show it once."""
     app, _role = member_app_or_404(app_id, owner=True)
     if not ButtonForm().validate_on_submit():
         abort(400)
     key = catalog.add_key(app)
-    return render_template("apps/key_shown.html", app=app, ingest_key=key, overlap=None)
+    show_once("ingest_key", ingest_key=key, overlap_hours=None)
+    return redirect(url_for("dashboard.new_key", app_id=app.id))
 
 
 @bp.post("/apps/<uuid:app_id>/keys/rotate")
@@ -51,7 +53,22 @@ def rotate_key(app_id: uuid.UUID) -> str | Response:
         return redirect(url_for("dashboard.settings", app_id=app.id))
     overlap = timedelta(hours=int(form.overlap_hours.data))
     key = catalog.rotate_key(app, overlap=overlap)
-    return render_template("apps/key_shown.html", app=app, ingest_key=key, overlap=overlap)
+    show_once("ingest_key", ingest_key=key, overlap_hours=int(form.overlap_hours.data))
+    return redirect(url_for("dashboard.new_key", app_id=app.id))
+
+
+@bp.get("/apps/<uuid:app_id>/keys/new")
+def new_key(app_id: uuid.UUID) -> str | Response:
+    """Show a just-made ingest key, once (the page a key's POST redirects to)."""
+    app, _role = member_app_or_404(app_id, owner=True)
+    kept = take_shown_once("ingest_key")
+    if kept is None:
+        flash("A key is shown once, right after it is made; make another if it was lost.", "info")
+        return redirect(url_for("dashboard.settings", app_id=app.id))
+    overlap = None if kept["overlap_hours"] is None else timedelta(hours=kept["overlap_hours"])
+    return render_template(
+        "apps/key_shown.html", app=app, ingest_key=kept["ingest_key"], overlap=overlap
+    )
 
 
 @bp.post("/apps/<uuid:app_id>/keys/<int:key_id>/revoke")
