@@ -91,6 +91,13 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
 
 
+_PAGE_MESSAGES = {
+    404: "There is no such page here, or it belongs to an app you are not a member of. "
+    "Check the address, or go back to your apps.",
+    405: "That address does not take this kind of request; open it from a page's link or form.",
+}
+
+
 def register_error_handlers(app: Flask) -> None:
     """Site-wide error pages; JSON under /api (the API blueprint has its own handlers)."""
 
@@ -101,7 +108,8 @@ def register_error_handlers(app: Flask) -> None:
 
             code = (error.name or "error").lower().replace(" ", "_")
             return error_response(status, code, error.description or error.name), status
-        return render_template("error.html", title=error.name, message=error.description), status
+        message = _PAGE_MESSAGES.get(status, error.description)
+        return render_template("error.html", title=error.name, message=message), status
 
     def render_server_error(error: Exception) -> tuple[Response | str, int]:
         app.logger.exception("unhandled error", exc_info=error)

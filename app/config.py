@@ -82,7 +82,7 @@ class Config:
         self.RETRY_AFTER_SECONDS = _env_int("RETRY_AFTER_SECONDS", 5)
         self.WORKER_STALE_SECONDS = _env_int("WORKER_STALE_SECONDS", 30)
         # Dashboard: where the system page links to Flower.
-        self.FLOWER_URL = os.environ.get("FLOWER_URL", "http://127.0.0.1:5555")
+        self.FLOWER_URL = os.environ.get("FLOWER_URL", "")  # linked from /system when set
         self.HEALTH_TIMEOUT_SECONDS = _env_float("HEALTH_TIMEOUT_SECONDS", 0.8)
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
         self.MAIL_PORT = _env_int("MAIL_PORT", 25)

@@ -201,11 +201,8 @@ def _send_code(user, next_url: str | None, resent: bool = False) -> str | Respon
     sessions.begin_pending(user, next_url)
     code = otp.issue(user.id)
     notifications.login_code(user.email, code)
-    flash(
-        ("We sent a new code" if resent else "We sent a 6-digit code")
-        + f" to {user.email}. It works once, for 10 minutes.",
-        "success",
-    )
+    if resent:  # the code page itself says where the first code went
+        flash(f"We sent a new code to {user.email}; the previous one no longer works.", "success")
     return redirect(url_for("auth.otp_step"))
 
 

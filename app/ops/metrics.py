@@ -249,7 +249,8 @@ def scrape() -> Response:
         return refusal
     tallies.flush()
     sources = [_process_counters(), BrokerCollector(current_app.extensions["celery"])]
-    return Response(generate_latest(_Combined(sources)), mimetype=CONTENT_TYPE_LATEST)
+    # content_type, not mimetype: CONTENT_TYPE_LATEST already names its charset.
+    return Response(generate_latest(_Combined(sources)), content_type=CONTENT_TYPE_LATEST)
 
 
 def _refusal() -> Response | None:
