@@ -2,7 +2,7 @@
 
 Run from the project folder against a scratch database (it migrates it and adds an app):
   PYTHONPATH=. DATABASE_URL=postgresql://.../lvd_bench_jobs \\
-    .venv/bin/python docs/measure_background_work.py
+    .venv/bin/python bench/measure_background_work.py
 """
 
 import random

@@ -2,7 +2,7 @@
 
 Run from the project folder against a scratch database (it is dropped and re-created):
   PYTHONPATH=. DATABASE_URL=postgresql://.../lvd_scratch_migration \\
-    .venv/bin/python docs/measure_partition_migration.py [ROWS]
+    .venv/bin/python bench/measure_partition_migration.py [ROWS]
 
 Rows are made by PostgreSQL (bench/million.py: one event every 2.5 s back in time, so
 about 29 day partitions), every one with a client eventId (the worst case: every row

@@ -16,4 +16,7 @@ export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 
 ruff check .
 ruff format --check .
+# Strict docs build: a broken link or anchor, or a page missing from the nav, fails it.
+# Not --quiet: it hides warnings from the strict count (mkdocs/mkdocs#4126).
+NO_MKDOCS_2_WARNING=1 mkdocs build --strict --site-dir "$(mktemp -d)"
 exec python -m pytest "$@"

@@ -143,7 +143,7 @@ class WebhookReceiver:
 
 
 def verify_signature(secret: str, headers: dict, body: bytes) -> bool:
-    """What a receiver does (the README's example)."""
+    """What a receiver does (the example in docs/background-work.md)."""
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, headers.get("X-LVD-Signature", ""))
 

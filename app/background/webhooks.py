@@ -1,7 +1,7 @@
 """An app's webhook: its target (checked for safety), signing secret, and deliveries.
 
 Every POST carries `X-LVD-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw body
-with the app's secret (README, "Webhooks", shows how to verify it).
+with the app's secret (docs/background-work.md shows how to verify it).
 """
 
 from __future__ import annotations
