@@ -119,3 +119,15 @@ def progress_of(job: BackgroundJob) -> dict:
         "expires_at": rfc3339(job.expires_at),
         "params": job.params,
     }
+
+
+def describe(kind: str, params: dict) -> str:
+    """What a job works on, in words, naming every filter it was started with."""
+    what = [params["event_name"] if params.get("event_name") else "all event names"]
+    if params.get("status"):
+        what.append(f"{params['status']} only")
+    if params.get("schema_version"):
+        what.append(f"against v{params['schema_version']}")
+    if kind == "export" and params.get("format"):
+        what.append(f"as {params['format'].upper()}")
+    return ", ".join(what)

@@ -35,6 +35,12 @@ def background_jobs(app: App, kind: str) -> dict:
 
 
 @bp.app_template_global()
+def describe_job(job) -> str:
+    """A job row's "What": its event name, status filter, version and format."""
+    return jobs.describe(job.kind, job.params or {})
+
+
+@bp.app_template_global()
 def previous_verdict(event_id: uuid.UUID | str) -> dict | None:
     """An event's verdict before its latest re-validation (the event detail page)."""
     return revalidation.previous_verdict(uuid.UUID(str(event_id)))

@@ -16,7 +16,7 @@ from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
 from app.dashboard.forms import CreateAppForm, InviteForm
 from app.mail import notifications
-from app.store import catalog, memberships
+from app.store import catalog, memberships, plan
 from app.store.ranges import RANGES
 from app.store.reads import counts as stats
 from app.store.reads import range_counts as range_stats
@@ -68,7 +68,9 @@ def show_app(app_id: uuid.UUID) -> str:
         role=role,
         counts=counts,
         top_failing=day["top_failing"],
-        unplanned=day["unplanned"],
+        unplanned_split=plan.split_unplanned(
+            day["unplanned"], {s.event_name for s in catalog.latest_schemas(app.id)}
+        ),
         errors=range_errors.range_errors(app.id, RANGES["24h"], now),
         schemas=catalog.latest_schemas(app.id),
     )

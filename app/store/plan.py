@@ -114,3 +114,11 @@ def impact(app_id: uuid.UUID, event_name: str, schema: object, sample: int = IMP
 
 
 __all__ = ["InvalidSchema", "diff", "impact", "infer", "try_payload", "versions", "version"]
+
+
+def split_unplanned(unplanned: list[dict], planned_names: set[str]) -> tuple[list, list]:
+    """Split a range's unplanned names into those still without a schema and those that
+    got one since (their later events validate; only older ones are unplanned)."""
+    still = [n for n in unplanned if n["event_name"] not in planned_names]
+    since = [n for n in unplanned if n["event_name"] in planned_names]
+    return still, since

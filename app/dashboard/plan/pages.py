@@ -29,7 +29,11 @@ def tracking_plan(app_id: uuid.UUID) -> str:
         chosen_versions=next(
             ([v.version for v in found] for s, found in schemas if s.event_name == chosen), []
         ),
-        unplanned=range_stats.range_summary(app.id, RANGES["7d"])["unplanned"],
+        unplanned_split=plan.split_unplanned(
+            range_stats.range_summary(app.id, RANGES["7d"])["unplanned"],
+            {s.event_name for s in latest},
+        ),
+        saved=request.args.get("saved", type=int),
         chosen=chosen,
         chosen_schema=next((s for s in latest if s.event_name == chosen), None),
         pretty=plan.pretty,
