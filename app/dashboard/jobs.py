@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from flask import abort, flash, jsonify, redirect, request, send_file, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -61,11 +61,11 @@ def start_revalidation(app_id: uuid.UUID) -> Response:
             current_user.id,
         )
     except jobs.JobError as exc:
-        flash(f"Re-validation not started: {exc}.", "error")
+        flash(f"Re-validation not started: {exc}.", "revalidate error")
     else:
         _queue(job, REVALIDATE_TASK)
-        flash(f"Re-validating {job.total} events; progress shows below.", "success")
-    return redirect(request.referrer or url_for("dashboard.show_app", app_id=app.id))
+        flash(f"Re-validating {job.total} events; progress shows below.", "revalidate success")
+    return redirect(url_for("dashboard.tracking_plan", app_id=app.id, _anchor="revalidate"))
 
 
 @bp.post("/apps/<uuid:app_id>/exports")
@@ -84,11 +84,21 @@ def start_export(app_id: uuid.UUID) -> Response:
             current_user.id,
         )
     except jobs.JobError as exc:
-        flash(f"Export not started: {exc}.", "error")
+        flash(f"Export not started: {exc}.", "export error")
     else:
         _queue(job, EXPORT_TASK)
-        flash(f"Exporting {job.total} events; we email you the link when it is ready.", "success")
-    return redirect(request.referrer or url_for("dashboard.show_app", app_id=app.id))
+        flash(
+            f"Exporting {job.total} events; we email you the link when it is ready.",
+            "export success",
+        )
+    return redirect(url_for("dashboard.export_page", app_id=app.id, _anchor="export"))
+
+
+@bp.get("/apps/<uuid:app_id>/export")
+def export_page(app_id: uuid.UUID) -> str:
+    """The export form (filters preselected from the address) and the app's export jobs."""
+    app, role = member_app_or_404(app_id)
+    return render_template("apps/export.html", app=app, role=role)
 
 
 @bp.get("/apps/<uuid:app_id>/jobs/<job_id>.json")

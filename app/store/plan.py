@@ -122,3 +122,18 @@ def split_unplanned(unplanned: list[dict], planned_names: set[str]) -> tuple[lis
     still = [n for n in unplanned if n["event_name"] not in planned_names]
     since = [n for n in unplanned if n["event_name"] in planned_names]
     return still, since
+
+
+MAX_PASTED_EXAMPLES = 100
+
+
+def infer_from_examples(event_name: str, examples: list) -> dict:
+    """Return a draft schema merged from pasted example payloads (one or more objects)."""
+    if not examples or len(examples) > MAX_PASTED_EXAMPLES:
+        raise ValueError(f"give between 1 and {MAX_PASTED_EXAMPLES} examples")
+    if not all(isinstance(example, dict) for example in examples):
+        raise ValueError("each example must be a JSON object, like an event's payload")
+    builder = SchemaBuilder(schema_uri=DRAFT_2020_12)
+    for example in examples:
+        builder.add_object(example)
+    return {"event_name": event_name, "examples_read": len(examples), "schema": builder.to_schema()}

@@ -10,6 +10,9 @@
   const pauseButton = document.getElementById("pause");
   const state = document.getElementById("live-state");
   const noEvents = document.getElementById("no-events");
+  const olderButton = document.getElementById("load-older");
+  const olderState = document.getElementById("older-state");
+  const exportLink = document.getElementById("export-link");
   const eventsUrl = form.dataset.eventsUrl;
   const detailBase = form.dataset.detailBase;
   const MAX_ROWS = 200;
@@ -22,6 +25,7 @@
   let cursor = rows.firstElementChild ? rows.firstElementChild.dataset.id : null;
   let mark = null;
   let polls = 0;
+  let browsingOlder = false; // once older pages are loaded, rows are no longer trimmed
 
   // Filters come from the address (links from the overview) and go back into it.
   const params = new URLSearchParams(window.location.search);
@@ -95,7 +99,7 @@
   }
 
   function trim() {
-    while (rows.children.length > MAX_ROWS) rows.removeChild(rows.lastChild);
+    while (!browsingOlder && rows.children.length > MAX_ROWS) rows.removeChild(rows.lastChild);
     noEvents.hidden = rows.children.length > 0;
     if (window.lvdLocalize) window.lvdLocalize(rows);
   }
@@ -152,18 +156,51 @@
         cursor = body.events.length ? body.events[0].id : null;
         mark = null;
         show(body.events, true);
+        olderButton.hidden = !body.next_before;
       })
       .catch(function (error) { state.textContent = error.message; state.className = "pill warn"; })
       .finally(function () { inFlight = false; });
   }
+
+  // Export carries the filters shown (its page preselects them).
+  function updateExportLink() {
+    const wanted = new URLSearchParams();
+    if (form.elements.status.value) wanted.set("status", form.elements.status.value);
+    if (form.elements.event.value.trim()) wanted.set("event_name", form.elements.event.value.trim());
+    exportLink.href = exportLink.dataset.base + (wanted.toString() ? "?" + wanted.toString() : "");
+  }
+
+  // Older events: keyset pages by id (`before` the oldest row shown), filters kept.
+  function loadOlder() {
+    const oldest = rows.lastElementChild;
+    if (!oldest) return;
+    olderButton.disabled = true;
+    fetchEvents({ before: oldest.dataset.id })
+      .then(function (body) {
+        browsingOlder = true;
+        const fragment = document.createDocumentFragment();
+        body.events.forEach(function (event) { fragment.appendChild(rowFor(event)); });
+        rows.appendChild(fragment);
+        trim();
+        olderButton.hidden = !body.next_before;
+        olderState.textContent = body.next_before ? "" : "No older events.";
+      })
+      .catch(function (error) { olderState.textContent = error.message; })
+      .finally(function () { olderButton.disabled = false; });
+  }
+  olderButton.addEventListener("click", loadOlder);
 
   form.addEventListener("submit", function (submitted) {
     submitted.preventDefault();
     const address = new URL(window.location.href);
     address.search = query({}).toString();
     window.history.replaceState(null, "", address);
+    browsingOlder = false;
+    olderState.textContent = "";
+    updateExportLink();
     reload();
   });
+  updateExportLink();
 
   pauseButton.addEventListener("click", function () {
     paused = !paused;

@@ -88,6 +88,25 @@
     });
   }
 
+  // The same inference on pasted payloads: a new event needs no stored examples first.
+  document.getElementById("infer-pasted").addEventListener("click", function () {
+    const name = nameInput.value.trim();
+    if (!name) { say(check, "Enter an event name first.", "bad"); return; }
+    let examples;
+    try { examples = JSON.parse(document.getElementById("examples-text").value); } catch (error) {
+      say(check, "The examples are not valid JSON: " + error.message, "bad");
+      return;
+    }
+    post("/infer", { event_name: name, examples: Array.isArray(examples) ? examples : [examples] })
+      .then(function (result) {
+        if (!result.ok) { say(check, result.body.message, "bad"); return; }
+        schemaText.value = JSON.stringify(result.body.schema, null, 2);
+        checkSchema().then(function () {
+          say(check, "Drafted from " + result.body.examples_read + " pasted example(s); review it, then save.", "good");
+        });
+      });
+  });
+
   document.getElementById("infer").addEventListener("click", function () {
     if (!nameInput.value.trim()) { say(check, "Enter an event name first.", "bad"); return; }
     infer(nameInput.value.trim());

@@ -74,12 +74,23 @@ def try_it(app_id: uuid.UUID) -> Response:
 
 @bp.post("/<uuid:app_id>/schemas/infer")
 def infer(app_id: uuid.UUID) -> Response:
-    """Draft a schema from the newest stored payloads of {"event_name"}."""
+    """Draft a schema for {"event_name"}: from {"examples": [...]} pasted payloads when
+    given, else from the newest stored payloads of that name."""
     app, _role = member_app_or_404(app_id)
     body = _json_body()
     name = body.get("event_name")
     if not isinstance(name, str) or not name:
         raise BadRequest("event_name must be a non-empty string")
+    if "examples" in body:
+        examples = body["examples"]
+        try:
+            return jsonify(
+                plan.infer_from_examples(
+                    name, examples if isinstance(examples, list) else [examples]
+                )
+            )
+        except ValueError as exc:
+            raise BadRequest(f"examples: {exc}") from None
     return jsonify(plan.infer(app.id, name, _sample(body, plan.INFER_EVENTS)))
 
 
