@@ -15,6 +15,7 @@ from app.auth.forms import ButtonForm
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
 from app.dashboard.forms import CreateAppForm, InviteForm
+from app.dashboard.post_redirect import show_once, take_shown_once
 from app.mail import notifications
 from app.store import catalog, memberships, plan
 from app.store.ranges import RANGES
@@ -43,13 +44,24 @@ def list_apps() -> str:
         except catalog.CatalogError as exc:
             form.name.errors = [_sentence(exc)]
         else:
-            # Shown in this response only: the key is stored hashed and never again readable.
-            return render_template("apps/created.html", app=created, ingest_key=key)
+            # Shown on the next page only: the key is stored hashed and never again readable.
+            show_once("ingest_key", ingest_key=key, overlap_hours=None, new_app=True)
+            return redirect(url_for("dashboard.app_created", app_id=created.id))
     apps = memberships.apps_of(current_user.id)
     last_hour = stats.counts_of_apps(
         [app.id for app, _role in apps], datetime.now(UTC) - timedelta(hours=1)
     )
     return render_template("apps/list.html", apps=apps, last_hour=last_hour, form=form)
+
+
+@bp.get("/apps/<uuid:app_id>/created")
+def app_created(app_id: uuid.UUID) -> str | Response:
+    """Show a new app's ingest key, once, with a ready curl line."""
+    app, _role = member_app_or_404(app_id, owner=True)
+    kept = take_shown_once("ingest_key")
+    if kept is None:
+        return redirect(url_for("dashboard.show_app", app_id=app.id))
+    return render_template("apps/created.html", app=app, ingest_key=kept["ingest_key"])
 
 
 @bp.get("/apps/<uuid:app_id>")

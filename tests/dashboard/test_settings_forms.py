@@ -81,3 +81,17 @@ def test_a_saved_webhook_secret_is_shown_on_a_get_page_once(team):
     assert landed(shown) == secret_page
     secret = re.search(r'id="webhook-secret">([^<]+)<', page(shown)).group(1)
     assert secret not in page(owner.get(secret_page, follow_redirects=True))
+
+
+def test_a_new_app_shows_its_key_once_on_a_get_page_with_copy_buttons(team):
+    owner = team["owner"]
+    name = f"created-{team['app_id'][:8]}"
+    shown = owner.submit("/apps", {"name": name}, page="/apps")
+    created_page = landed(shown)
+    assert re.fullmatch(r"/apps/[0-9a-f-]{36}/created", created_page)
+    html = page(shown)
+    key = re.search(r'id="new-ingest-key">([^<]+)<', html).group(1)
+    assert 'data-copy="new-ingest-key"' in html and 'data-copy="first-curl"' in html
+    assert f"X-API-Key: {key}" in html
+    again = owner.get(created_page, follow_redirects=True)
+    assert key not in page(again) and landed(again) == created_page.removesuffix("/created")
