@@ -7,7 +7,10 @@ import ctypes
 import ctypes.util
 import glob
 import os
+import re
 import tempfile
+
+from gunicorn.glogging import Logger
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
@@ -22,6 +25,27 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 30))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 keepalive = 5
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: no access log
+# Gunicorn's default format without %(u)s: the Basic-auth user name is an ingest key when
+# Segment's SDKs send it ("<writeKey>:"), and no key may reach a log.
+access_log_format = '%(h)s %(l)s - %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+
+# Segment's mobile SDKs put the write key in a path: GET /v1/projects/<writeKey>/settings.
+_KEY_IN_PATH = re.compile(r"(/v1/projects/)[^/?\s]+")
+
+
+class KeylessLogger(Logger):
+    """Gunicorn's logger, with the write key of a settings path replaced by "-"."""
+
+    def atoms(self, resp, req, environ, request_time) -> dict:
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["u"] = "-"
+        for name in ("r", "U"):
+            if atoms[name] and "/v1/projects/" in atoms[name]:
+                atoms[name] = _KEY_IN_PATH.sub(r"\1-", atoms[name])
+        return atoms
+
+
+logger_class = KeylessLogger
 
 
 def _limit_malloc_arenas(arenas: int) -> None:

@@ -79,15 +79,19 @@ def register_blueprints(app: Flask) -> None:
     from app.dashboard.api import bp as dashboard_api_bp
     from app.dashboard.landing import bp as landing_bp
     from app.ingest.api import api_blueprint
+    from app.ingest.segment import segment_blueprint
     from app.ops.health import bp as health_bp
 
-    api_bp = api_blueprint()
-    csrf.exempt(api_bp)  # the ingestion API authenticates with ingest keys, not cookies
+    api_bp, segment_bp = api_blueprint(), segment_blueprint()
+    for ingestion in (api_bp, segment_bp):
+        csrf.exempt(ingestion)  # the ingestion APIs authenticate with ingest keys, not cookies
     # The dashboard's JSON lives under /api too, but is read with the page's session cookie.
     app.session_interface = PagesOnlySessionInterface(
-        api_bp.url_prefix, session_prefixes=(dashboard_api_bp.url_prefix,)
+        (api_bp.url_prefix, segment_bp.url_prefix),
+        session_prefixes=(dashboard_api_bp.url_prefix,),
     )
-    for blueprint in (api_bp, auth_bp, dashboard_bp, dashboard_api_bp, landing_bp, health_bp):
+    blueprints = (api_bp, segment_bp, auth_bp, dashboard_bp, dashboard_api_bp, landing_bp)
+    for blueprint in (*blueprints, health_bp):
         app.register_blueprint(blueprint)
 
 
@@ -99,10 +103,16 @@ _PAGE_MESSAGES = {
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Site-wide error pages; JSON under /api (the API blueprint has its own handlers)."""
+    """Site-wide error pages; JSON under /api and /v1 (their blueprints have their own
+    handlers, but an unknown path or method never reaches a blueprint)."""
 
     def render_error(error: HTTPException) -> tuple[Response | str, int]:
         status = error.code or 500
+        if request.path.startswith("/v1/"):
+            from app.ingest.segment.errors import segment_error
+
+            code = (error.name or "error").lower().replace(" ", "_")
+            return segment_error(status, code, error.description or error.name), status
         if request.path.startswith("/api/"):
             from app.ingest.errors import error_response
 
@@ -113,6 +123,10 @@ def register_error_handlers(app: Flask) -> None:
 
     def render_server_error(error: Exception) -> tuple[Response | str, int]:
         app.logger.exception("unhandled error", exc_info=error)
+        if request.path.startswith("/v1/"):
+            from app.ingest.segment.errors import segment_error
+
+            return segment_error(500, "internal_error", "an unexpected error occurred"), 500
         if request.path.startswith("/api/"):
             from app.ingest.errors import error_response
 

@@ -4,13 +4,6 @@ from flask import Blueprint
 
 bp = Blueprint("dashboard", __name__)
 
-from app.dashboard import (  # noqa: E402, F401
-    background,
-    jobs,
-    live,
-    security,
-    settings,
-    system,
-    views,
-)
+from app.dashboard import jobs, live, security, system, views  # noqa: E402, F401
 from app.dashboard.plan import pages as plan_pages  # noqa: E402, F401
+from app.dashboard.settings import background, keys  # noqa: E402, F401

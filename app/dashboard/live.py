@@ -11,6 +11,7 @@ from flask import abort, current_app, render_template
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
 from app.dashboard.payload_view import highlighted_payload
+from app.ingest.segment.mapping import TYPES as SEGMENT_TYPES
 from app.store import catalog
 from app.store.ranges import RANGES
 from app.store.reads import events as event_queries
@@ -39,20 +40,41 @@ def event_detail(app_id: uuid.UUID, event_id: str) -> str:
     if event is None:
         abort(404, "This app has no event with that id.")
     detail = event_queries.as_detail(event)
+    segment = segment_facts(detail["payload"])
     return render_template(
         "events/detail.html",
         app=app,
         role=role,
         event=detail,
         payload_html=highlighted_payload(detail["payload"], detail["errors"]),
-        curl=resend_command(app.id, detail["payload"]),
+        segment=segment,
+        curl=resend_command(app.id, detail["payload"], segment),
     )
 
 
-def resend_command(app_id: uuid.UUID, payload: object) -> str:
-    """Return a curl command that sends the payload again (the key left as $LVD_INGEST_KEY)."""
+def segment_facts(payload: object) -> dict | None:
+    """What a Segment message says about itself (type, user, the device's own time), or
+    None for an event of our own format."""
+    if not isinstance(payload, dict) or payload.get("type") not in SEGMENT_TYPES:
+        return None
+    if "messageId" not in payload and "eventName" in payload:
+        return None
+    original = payload.get("originalTimestamp", payload.get("timestamp"))
+    return {
+        "type": payload["type"],
+        "user_id": payload.get("userId"),
+        "anonymous_id": payload.get("anonymousId"),
+        "original_ts": original if isinstance(original, str | int | float) else None,
+        "sent_at": payload.get("sentAt") if isinstance(payload.get("sentAt"), str) else None,
+    }
+
+
+def resend_command(app_id: uuid.UUID, payload: object, segment: dict | None = None) -> str:
+    """Return a curl command that sends the payload again (the key left as $LVD_INGEST_KEY),
+    to Segment's route for its type when it is a Segment message."""
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    url = f"{current_app.config['PUBLIC_URL']}/api/logs/{app_id}"
+    public_url = current_app.config["PUBLIC_URL"]
+    url = f"{public_url}/v1/{segment['type']}" if segment else f"{public_url}/api/logs/{app_id}"
     return (
         f"curl -X POST {shlex.quote(url)} -H 'Content-Type: application/json' "
         f'-H "X-API-Key: $LVD_INGEST_KEY" -d {shlex.quote(body)}'

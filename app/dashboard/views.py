@@ -15,7 +15,7 @@ from app.auth.forms import ButtonForm
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
 from app.dashboard.forms import CreateAppForm, InviteForm
-from app.dashboard.post_redirect import show_once, take_shown_once
+from app.dashboard.settings.post_redirect import show_once, take_shown_once
 from app.mail import notifications
 from app.store import catalog, memberships, plan
 from app.store.ranges import RANGES

@@ -23,8 +23,11 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.celery_client import celery_client
+from app.ingest.group_commit import group_publisher
 from app.ingest.kombu_publish import Send, task_sender
 from app.ingest.shape import Shape
+from app.ops import metrics
 from app.ops.degraded import DegradedCounter
 from app.ops.metrics import IngestRecorder
 from app.store import live_marks
@@ -38,6 +41,17 @@ BROKER_ERRORS = (BrokerError, RedisError, OSError)
 
 class StorageUnavailable(RuntimeError):
     """Neither the broker nor the database could keep the events."""
+
+
+def queue_records(records: list[dict], shape: Shape) -> str | None:
+    """Publish the records with those of concurrent requests (group commit); return the
+    task id, or None when they were stored directly; raise StorageUnavailable."""
+    send, recorder = celery_client.send, metrics.recorder()
+    return group_publisher.submit(
+        records,
+        shape,
+        lambda group, group_shape: publish_or_store(send, group, group_shape, recorder),
+    )
 
 
 def publish_or_store(

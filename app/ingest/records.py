@@ -35,17 +35,48 @@ def build_record(
     event_name = ""
     client_event_id = None
     client_ts = None
-    schema_version = None
     if not isinstance(event, dict):
         errors.append(_error("", "type", "an event must be a JSON object"))
     else:
         event_name = _event_name(event, errors)
-        client_event_id = _client_event_id(event, errors)
+        client_event_id = client_event_id_of(event, "eventId", errors)
         client_ts = _client_timestamp(event, errors)
+    return make_record(
+        entry,
+        event,
+        event_name,
+        errors,
+        received_at,
+        client_event_id=client_event_id,
+        client_ts=client_ts,
+        max_errors=max_errors,
+        serialized=serialized,
+    )
+
+
+def make_record(
+    entry: AppEntry,
+    payload: Any,
+    event_name: str,
+    errors: list[dict],
+    received_at: datetime,
+    *,
+    client_event_id: str | None = None,
+    client_ts: str | None = None,
+    max_errors: int = 50,
+    serialized: bytes | None = None,
+) -> dict:
+    """Validate `payload` against the schema of `event_name` and return its record.
+
+    `errors` are the faults the caller already found in the event's envelope; any makes
+    the event invalid. Other wire formats (app/ingest/segment) read the name, client id
+    and client time from their own fields and build their records here.
+    """
+    schema_version = None
     planned = entry.plan.get(event_name) if event_name else None
     if planned is not None:
         schema_version = planned.version
-        errors.extend(validate(planned.validator, event, max_errors))
+        errors.extend(validate(planned.validator, payload, max_errors))
     if errors:
         status = "invalid"
     elif planned is None:
@@ -57,8 +88,8 @@ def build_record(
         "app_id": entry.id,
         "client_event_id": client_event_id,
         "event_name": event_name,
-        "payload": event,
-        "payload_hash": hashlib.sha256(serialized or canonical_json(event)).hexdigest(),
+        "payload": payload,
+        "payload_hash": hashlib.sha256(serialized or canonical_json(payload)).hexdigest(),
         "status": status,
         "errors": errors[:max_errors],
         "schema_version": schema_version,
@@ -113,17 +144,25 @@ def _event_name(event: dict, errors: list[dict]) -> str:
     return name
 
 
-def _client_event_id(event: dict, errors: list[dict]) -> str | None:
-    value = event.get("eventId")
+def client_event_id_of(event: dict, field_name: str, errors: list[dict]) -> str | None:
+    """The client's id of the event in `field_name` (eventId, Segment's messageId): what
+    makes a retried event stored once per app; a fault is added to `errors`."""
+    value = event.get(field_name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
-        errors.append(_error("/eventId", "type", "'eventId' must be a string or an integer"))
+        errors.append(
+            _error(f"/{field_name}", "type", f"'{field_name}' must be a string or an integer")
+        )
         return None
     value = str(value)
     if not value or len(value) > MAX_EVENT_ID:
         errors.append(
-            _error("/eventId", "maxLength", f"'eventId' must have 1 to {MAX_EVENT_ID} characters")
+            _error(
+                f"/{field_name}",
+                "maxLength",
+                f"'{field_name}' must have 1 to {MAX_EVENT_ID} characters",
+            )
         )
         return None
     return value
@@ -133,6 +172,23 @@ def _client_timestamp(event: dict, errors: list[dict]) -> str | None:
     value = event.get("timestamp")
     if value is None:
         return None
+    try:
+        moment = parse_client_time(value)
+    except ValueError:
+        errors.append(
+            _error(
+                "/timestamp",
+                "format",
+                "'timestamp' must be an ISO 8601 date-time or epoch seconds/milliseconds",
+            )
+        )
+        return None
+    return moment.isoformat()
+
+
+def parse_client_time(value: object) -> datetime:
+    """A client's time (ISO 8601, or epoch seconds or milliseconds) in UTC; ValueError if
+    it is none of those."""
     try:
         if isinstance(value, bool):
             raise ValueError
@@ -146,12 +202,5 @@ def _client_timestamp(event: dict, errors: list[dict]) -> str | None:
         else:
             raise ValueError
     except (ValueError, OverflowError, OSError):
-        errors.append(
-            _error(
-                "/timestamp",
-                "format",
-                "'timestamp' must be an ISO 8601 date-time or epoch seconds/milliseconds",
-            )
-        )
-        return None
-    return moment.astimezone(UTC).isoformat()
+        raise ValueError(f"not a client time: {value!r}") from None
+    return moment.astimezone(UTC)

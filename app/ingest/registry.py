@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.extensions import PerApp, db
 from app.models import App, IngestKey, RegistryState
 from app.store.catalog import latest_schemas
-from app.store.keys import key_matches
+from app.store.keys import hash_key, key_matches
 from app.validation import EventValidator, compile_validator
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,8 @@ class Registry:
     def __init__(self, refresh_seconds: float) -> None:
         self.refresh_seconds = refresh_seconds
         self._apps: dict[str, AppEntry] | None = None
+        # Key digest -> app: Segment's wire format names the key, never the app.
+        self._apps_by_digest: dict[str, AppEntry] = {}
         self._generation: int | None = None
         self._checked_at = float("-inf")
         # When the next key in its overlap window stops working (time.time()), if any.
@@ -72,6 +74,19 @@ class Registry:
 
     def app(self, app_id: str) -> AppEntry | None:
         """Return the cached app, refreshing the cache first when it is due."""
+        return self._current().get(app_id)
+
+    def app_for_key(self, key: str) -> AppEntry | None:
+        """Return the cached app this ingest key belongs to, if any.
+
+        The digest is the dictionary key: it is a SHA-256 of a 256-bit random key, so a
+        lookup's timing tells nothing useful about any key.
+        """
+        self._current()
+        return self._apps_by_digest.get(hash_key(key))
+
+    def _current(self) -> dict[str, AppEntry]:
+        """The cached apps, refreshed first when due."""
         if time.monotonic() - self._checked_at >= self.refresh_seconds:
             self.refresh()
         elif wall_clock() >= self._next_key_expiry:
@@ -81,7 +96,7 @@ class Registry:
                 pass
         if self._apps is None:
             raise RegistryUnavailable("the app registry could not be loaded")
-        return self._apps.get(app_id)
+        return self._apps
 
     def recheck(self) -> None:
         """Check for changes now, after a miss; at most RECHECK_PER_SECOND times a second,
@@ -104,7 +119,7 @@ class Registry:
                 generation = RegistryState.current()
                 expired = wall_clock() >= self._next_key_expiry
                 if generation != self._generation or self._apps is None or expired:
-                    self._apps = self._load()
+                    self._apps, self._apps_by_digest = self._load()
                     self._generation = generation
             except SQLAlchemyError:
                 log.warning("registry refresh failed; serving the cached copy", exc_info=True)
@@ -113,7 +128,7 @@ class Registry:
                 # snapshot, and a recheck later in the request would not see a new app.
                 db.session.rollback()
 
-    def _load(self) -> dict[str, AppEntry]:
+    def _load(self) -> tuple[dict[str, AppEntry], dict[str, AppEntry]]:
         apps = {
             str(app.id): AppEntry(
                 id=str(app.id),
@@ -146,7 +161,8 @@ class Registry:
             if entry is not None:
                 entry.plan[schema.event_name] = PlannedEvent(schema.version, validator)
         self._validators = validators
-        return apps
+        by_digest = {digest: entry for entry in apps.values() for digest in entry.key_digests}
+        return apps, by_digest
 
 
 def _new_registry(app: Flask) -> Registry:

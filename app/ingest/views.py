@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import orjson
 from flask import Response, current_app, request
 
-from app.celery_client import celery_client
 from app.ingest.api import bp
 from app.ingest.body import (
     PayloadError,
@@ -18,12 +17,11 @@ from app.ingest.body import (
 )
 from app.ingest.errors import ApiError
 from app.ingest.group_commit import group_publisher
-from app.ingest.publish import StorageUnavailable, publish_or_store
+from app.ingest.publish import StorageUnavailable, queue_records
 from app.ingest.ratelimit import check_rate_limit
 from app.ingest.records import build_record, canonical_json, verdict
 from app.ingest.registry import AppEntry, RegistryUnavailable, registry
 from app.ingest.shape import Shape
-from app.ops import metrics
 
 QUEUED = "Event queued for processing"
 STORED_DIRECTLY = "Event stored (queue unavailable, written directly)"
@@ -173,13 +171,8 @@ def _refusal(code: str, message: str) -> dict:
 
 def _queue_records(records: list[dict], shape: Shape) -> str | None:
     """Publish the records with those of concurrent requests; return the task id."""
-    send, recorder = celery_client.send, metrics.recorder()
     try:
-        return group_publisher.submit(
-            records,
-            shape,
-            lambda group, group_shape: publish_or_store(send, group, group_shape, recorder),
-        )
+        return queue_records(records, shape)
     except StorageUnavailable:
         raise ApiError(
             503,

@@ -229,7 +229,7 @@ def _count_request(response: Response) -> Response:
     rule = current.url_rule
     status = response.status_code
     tallies.add(REQUESTS, (rule.rule if rule is not None else UNMATCHED_ROUTE, str(status)))
-    if status == 429 and current.blueprint == "api":
+    if status == 429 and current.blueprint in ("api", "segment"):
         tallies.add(RATE_LIMITED)
     return response
 

@@ -8,9 +8,9 @@ import pytest
 
 from app.ingest.group_commit import GroupPublisher
 from app.ingest.shape import Shape
+from tests.support import wait_for
 
 ONE = Shape.SINGLE_EVENT
-from tests.support import wait_for
 
 
 class RecordingPublish:

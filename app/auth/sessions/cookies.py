@@ -1,9 +1,10 @@
-"""Cookie sessions for the pages, none for the ingestion API.
+"""Cookie sessions for the pages, none for the ingestion APIs.
 
-The API authenticates every request with an ingest key and never reads a session, yet
-Flask would still build a signing serializer to open one and mark the answer
-`Vary: Cookie`. Paths under the API's prefix get Flask's null session instead, except
-the dashboard's JSON (`/api/apps/…`), which is read by logged-in pages with their cookie.
+The ingestion APIs (/api, Segment's /v1) authenticate every request with an ingest key
+and never read a session, yet Flask would still build a signing serializer to open one
+and mark the answer `Vary: Cookie`. Paths under their prefixes get Flask's null session
+instead, except the dashboard's JSON (`/api/apps/…`), read by logged-in pages with their
+cookie.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from itsdangerous import URLSafeTimedSerializer
 
 
 class PagesOnlySessionInterface(SecureCookieSessionInterface):
-    def __init__(self, api_prefix: str, session_prefixes: tuple[str, ...] = ()) -> None:
-        self.api_prefix = api_prefix.rstrip("/") + "/"
+    def __init__(
+        self, api_prefixes: tuple[str, ...], session_prefixes: tuple[str, ...] = ()
+    ) -> None:
+        self.api_prefixes = tuple(prefix.rstrip("/") + "/" for prefix in api_prefixes)
         self.session_prefixes = tuple(prefix.rstrip("/") + "/" for prefix in session_prefixes)
         self._serializers: dict[tuple, URLSafeTimedSerializer | None] = {}
 
@@ -30,6 +33,6 @@ class PagesOnlySessionInterface(SecureCookieSessionInterface):
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         """Open the cookie session, except for ingestion requests (None: a null session)."""
         path = request.path
-        if path.startswith(self.api_prefix) and not path.startswith(self.session_prefixes):
+        if path.startswith(self.api_prefixes) and not path.startswith(self.session_prefixes):
             return None
         return super().open_session(app, request)

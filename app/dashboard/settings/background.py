@@ -14,7 +14,7 @@ from app.background import alerts, retention, webhooks
 from app.celery_client import celery_client
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
-from app.dashboard.post_redirect import refusal_of, refuse, show_once, take_shown_once
+from app.dashboard.settings.post_redirect import refusal_of, refuse, show_once, take_shown_once
 from app.extensions import db
 from app.models import App, AppBackgroundSettings
 from app.models.types import rfc3339

@@ -12,7 +12,7 @@ from app.auth.forms import ButtonForm
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
 from app.dashboard.forms import InviteForm, RotateKeyForm
-from app.dashboard.post_redirect import show_once, take_shown_once
+from app.dashboard.settings.post_redirect import show_once, take_shown_once
 from app.store import catalog, memberships
 
 
