@@ -1,5 +1,5 @@
 # Developer shortcuts; the real logic lives in scripts/.
-.PHONY: test run bench lint clean
+.PHONY: test run bench lint docs clean
 
 test:
 	bash scripts/test.sh
@@ -12,6 +12,9 @@ bench:
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+docs:  # the configuration reference, written from settings.py
+	.venv/bin/python settings.py docs > docs/configuration.md
 
 clean:
 	rm -rf .venv instance .pytest_cache .ruff_cache .hypothesis

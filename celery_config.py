@@ -4,12 +4,13 @@ Task names and queues are written here and nowhere else: the web tier submits ta
 these names and never imports the worker code that defines them. `start_celery_worker.sh`,
 the standalone launcher, Flower and the tests read the pools and the worker command from
 here (`python celery_config.py pools`, `python celery_config.py worker-args POOL`).
-This module imports nothing from `app/`.
+Its settings come from `settings.py` (a bad value stops the import with one line naming
+the variable). This module imports nothing from `app/`, and importing it creates nothing on
+disk: the processes that use the standalone broker call `create_folders()` at start.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +18,10 @@ from urllib.parse import urlparse
 
 from celery.schedules import crontab
 from kombu import Exchange, Queue
+
+import settings
+
+SETTINGS = settings.load()
 
 # --- Queue topology ---------------------------------------------------------------
 # Storage (the `default` queue) stores events; aggregation (the queue users know as
@@ -29,7 +34,7 @@ AGGREGATION_QUEUE = "batch_processing"
 EMAIL_PRIORITY_QUEUE = "emails_priority"
 DEAD_LETTER_QUEUE = "dead_letter"  # no pool consumes it; `flask events replay-failed` does
 
-# pool name -> (queue, default concurrency, env var that overrides it)
+# pool name -> (queue, default concurrency, the setting that overrides it)
 WORKER_POOLS = {
     STORAGE_QUEUE: (STORAGE_QUEUE, 8, "WORKER_DEFAULT_CONCURRENCY"),
     EMAIL_QUEUE: (EMAIL_QUEUE, 2, "WORKER_EMAILS_CONCURRENCY"),
@@ -84,40 +89,30 @@ task_routes = {
 # consumer keep-alives refreshed every 20 minutes, sweeps hourly, and no results nobody
 # reads. A warm shutdown does not wait for the pending receive: the workers' transport
 # drops its connection (app/worker/transport/kombu_redis.py).
-METERED = os.environ.get("LVD_PROFILE", "standard") == "metered"
-METERED_RECEIVE_WAIT = int(os.environ.get("METERED_RECEIVE_WAIT", 300))
+METERED = SETTINGS.LVD_PROFILE == "metered"
+METERED_RECEIVE_WAIT = 300
 
 
 # --- Broker and results -------------------------------------------------------------
-def instance_path() -> Path:
-    """The folder that holds standalone state (the same rule as app.config's)."""
-    default = Path(__file__).resolve().parent / "instance"
-    return Path(os.environ.get("INSTANCE_PATH", default)).resolve()
-
-
 # Unset URLs mean standalone: kombu's filesystem transport and file results, no server.
-_instance = instance_path()
-broker_url = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
-result_backend = os.environ.get("CELERY_RESULT_BACKEND") or (
-    f"file://{_instance / 'celery-results'}"
-    if broker_url.startswith("filesystem")
-    else "redis://127.0.0.1:6379/1"
-)
+_instance = Path(SETTINGS.INSTANCE_PATH)
+broker_url = SETTINGS.CELERY_BROKER_URL
+result_backend = SETTINGS.CELERY_RESULT_BACKEND
 
 # A consumer's unacknowledged messages go back to the queue when the consumer is gone:
 # its keep-alive key (TTL CELERY_CONSUMER_TTL, refreshed every third of it, judged by
 # Redis) has expired at a restore sweep. A killed worker's messages are therefore back
 # within CONSUMER_TTL + RESTORE_INTERVAL; a live worker's are never redelivered, however
 # long its task runs (app/worker/transport/redis_ownership.py).
-CONSUMER_TTL = int(os.environ.get("CELERY_CONSUMER_TTL", 3600 if METERED else 30))
+CONSUMER_TTL = SETTINGS.CELERY_CONSUMER_TTL
 # How often each worker sweeps for consumers that are gone (kombu's default is ~100 s).
-RESTORE_INTERVAL = int(os.environ.get("CELERY_RESTORE_INTERVAL", 3600 if METERED else 10))
+RESTORE_INTERVAL = SETTINGS.CELERY_RESTORE_INTERVAL
 # Only for unacknowledged messages no consumer owns (recorded by a version of the
 # transport before ownership): restored once this old by Redis' clock.
-VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 3600))
+VISIBILITY_TIMEOUT = SETTINGS.CELERY_VISIBILITY_TIMEOUT
 # Longest a sweep holds the restore mutex (kombu: 300 s). Requeueing is a WATCH
 # transaction per message, so two sweeps overlapping after it expires are harmless.
-UNACKED_MUTEX_SECONDS = int(os.environ.get("CELERY_UNACKED_MUTEX_SECONDS", 20))
+UNACKED_MUTEX_SECONDS = 20
 
 
 def worker_transport_for(url: str) -> str | None:
@@ -147,8 +142,6 @@ def _transport_options(url: str) -> dict:
         }
     if scheme == "filesystem":
         folder = _instance / "broker"
-        for sub in ("queue", "control", "processed"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
         return {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
@@ -179,8 +172,18 @@ result_backend_transport_options = {
         "interval_max": 0.5,
     },
 }
-if result_backend.startswith("file://"):
-    (_instance / "celery-results").mkdir(parents=True, exist_ok=True)
+
+
+def create_folders() -> None:
+    """Create the folders the filesystem broker and file results need (standalone): each
+    process that uses them calls this at start, so that importing this module writes nothing."""
+    for key in ("data_folder_in", "control_folder", "processed_folder"):
+        if key in broker_transport_options:
+            Path(broker_transport_options[key]).mkdir(parents=True, exist_ok=True)
+    if result_backend.startswith("file://"):
+        Path(result_backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+
 broker_connection_timeout = 2
 broker_connection_retry_on_startup = True
 
@@ -195,21 +198,19 @@ result_expires = 24 * 3600
 # Late acknowledgement: a message leaves the broker only after its task has finished.
 task_acks_late = True
 task_reject_on_worker_lost = True
-worker_prefetch_multiplier = int(os.environ.get("WORKER_PREFETCH_MULTIPLIER", 1))
+worker_prefetch_multiplier = SETTINGS.WORKER_PREFETCH_MULTIPLIER
 # STARTED would cost every task one more result write (and a read); PENDING → SUCCESS is enough.
-task_track_started = os.environ.get("TASK_TRACK_STARTED", "0") == "1"
+task_track_started = False
 
 # Storage tasks: soft 5 min, hard 10 min; at most 3 retries with exponential backoff.
-STORAGE_SOFT_TIME_LIMIT = float(os.environ.get("STORAGE_SOFT_TIME_LIMIT", 5 * 60))
-STORAGE_TIME_LIMIT = float(os.environ.get("STORAGE_TIME_LIMIT", 10 * 60))
+STORAGE_SOFT_TIME_LIMIT = SETTINGS.STORAGE_SOFT_TIME_LIMIT
+STORAGE_TIME_LIMIT = SETTINGS.STORAGE_TIME_LIMIT
 # A storage transaction waits at most this long for a lock, and a statement runs at most
 # this long, so that a blocked COPY fails (and is retried, then parked) well before the
 # soft limit: a child blocked inside libpq never sees the soft limit's signal, and only
 # the hard limit would end it (workers set both on every PostgreSQL connection).
-STORAGE_LOCK_TIMEOUT_MS = int(os.environ.get("STORAGE_LOCK_TIMEOUT_MS", 30_000))
-STORAGE_STATEMENT_TIMEOUT_MS = int(
-    os.environ.get("STORAGE_STATEMENT_TIMEOUT_MS", int(STORAGE_SOFT_TIME_LIMIT * 1000 * 0.8))
-)
+STORAGE_LOCK_TIMEOUT_MS = SETTINGS.STORAGE_LOCK_TIMEOUT_MS
+STORAGE_STATEMENT_TIMEOUT_MS = SETTINGS.STORAGE_STATEMENT_TIMEOUT_MS
 STORAGE_MAX_RETRIES = 3
 
 
@@ -222,13 +223,13 @@ def backoff_seconds(base: float, retries_so_far: int) -> float:
     return base * 2**retries_so_far
 
 
-STORAGE_RETRY_BACKOFF = float(os.environ.get("STORAGE_RETRY_BACKOFF", 2))
+STORAGE_RETRY_BACKOFF = SETTINGS.STORAGE_RETRY_BACKOFF
 # Storage messages wait up to STORAGE_BATCH_WAIT_MS, or until this many bytes of them
 # wait, and are then stored in one transaction (app/worker/transport/celery_grouping.py);
 # 0 turns that off. Held messages raise the prefetch up to MAX_HELD of them and 8 x MAX_BYTES.
-STORAGE_BATCH_MAX_BYTES = int(os.environ.get("STORAGE_BATCH_MAX_BYTES", 1024 * 1024))
-STORAGE_BATCH_WAIT_MS = float(os.environ.get("STORAGE_BATCH_WAIT_MS", 50))
-STORAGE_BATCH_MAX_HELD = int(os.environ.get("STORAGE_BATCH_MAX_HELD", 2000))
+STORAGE_BATCH_MAX_BYTES = SETTINGS.STORAGE_BATCH_MAX_BYTES
+STORAGE_BATCH_WAIT_MS = SETTINGS.STORAGE_BATCH_WAIT_MS
+STORAGE_BATCH_MAX_HELD = 2000
 task_annotations = {
     name: {
         "soft_time_limit": STORAGE_SOFT_TIME_LIMIT,
@@ -245,19 +246,12 @@ task_annotations = {
 if METERED:
     worker_enable_remote_control = False  # no pidbox subscription, no inspect/Flower
 
-worker_max_tasks_per_child = int(os.environ.get("WORKER_MAX_TASKS_PER_CHILD", 10000))
+worker_max_tasks_per_child = SETTINGS.WORKER_MAX_TASKS_PER_CHILD
 worker_send_task_events = False
 # Pools started with task events (`-E`), which Flower's task views need. Not the storage
 # pool by default: start_flower.sh keeps Flower from turning events on there (see README,
 # "Flower"), and storage messages stored in groups send no task events anyway.
-TASK_EVENT_POOLS = tuple(
-    pool
-    for pool in os.environ.get(
-        "WORKER_TASK_EVENTS",
-        "" if METERED else f"{EMAIL_QUEUE},{AGGREGATION_QUEUE},{EMAIL_PRIORITY_QUEUE}",
-    ).split(",")
-    if pool.strip()
-)
+TASK_EVENT_POOLS = SETTINGS.WORKER_TASK_EVENTS
 worker_hijack_root_logger = False
 
 # Background work: every periodic task is idempotent and takes a PostgreSQL advisory
@@ -284,7 +278,7 @@ if METERED:  # nobody reads the results of mail and aggregation tasks (2 command
     for _name in (*EMAIL_TASKS, *AGGREGATION_TASKS):
         task_annotations.setdefault(_name, {})["ignore_result"] = True
 # Hour of the day (UTC) the digest of yesterday is sent.
-DIGEST_HOUR_UTC = int(os.environ.get("DIGEST_HOUR_UTC", 7))
+DIGEST_HOUR_UTC = SETTINGS.DIGEST_HOUR_UTC
 
 beat_schedule_filename = str(_instance / "celerybeat-schedule")
 beat_schedule = {
@@ -324,39 +318,33 @@ beat_schedule = {
 }
 
 
-def pool_concurrency(pool: str, env: Mapping[str, str] = os.environ) -> int:
-    """Return the concurrency of a pool, honouring its environment override."""
-    _queue, default, env_var = WORKER_POOLS[pool]
-    return int(env.get(env_var) or default)
+def _settings_of(env: Mapping[str, str] | None) -> settings.Settings:
+    return SETTINGS if env is None else settings.load(env)
 
 
-def autoscale_bounds(pool: str, env: Mapping[str, str] = os.environ) -> tuple[int, int]:
+def pool_concurrency(pool: str, env: Mapping[str, str] | None = None) -> int:
+    """Return the concurrency of a pool, from `env` (default: this process's settings)."""
+    return getattr(_settings_of(env), WORKER_POOLS[pool][2])
+
+
+def autoscale_bounds(pool: str, env: Mapping[str, str] | None = None) -> tuple[int, int]:
     """(min, max) processes of an autoscaled pool: WORKER_<POOL>_AUTOSCALE="min,max", else
-    1 to the pool's concurrency. Raise ValueError with the reason for a malformed value."""
-    _queue, _default, concurrency_var = WORKER_POOLS[pool]
-    variable = concurrency_var.replace("_CONCURRENCY", "_AUTOSCALE")
-    raw = env.get(variable)
-    if not raw:
-        return 1, pool_concurrency(pool, env)
-    try:
-        low, high = (int(part) for part in raw.split(","))
-    except ValueError:
-        raise ValueError(f'{variable}={raw!r}: expected "min,max", e.g. "2,8"') from None
-    if not 0 <= low <= high or high == 0:
-        raise ValueError(f"{variable}={raw!r}: need 0 <= min <= max and max >= 1")
-    return low, high
+    1 to the pool's concurrency."""
+    variable = WORKER_POOLS[pool][2].replace("_CONCURRENCY", "_AUTOSCALE")
+    return getattr(_settings_of(env), variable) or (1, pool_concurrency(pool, env))
 
 
 def worker_arguments(
     pool: str,
-    celery_app: str = "run.celery_app",
-    env: Mapping[str, str] = os.environ,
+    celery_app: str | None = None,
+    env: Mapping[str, str] | None = None,
     autoscale: bool = False,
 ) -> list[str]:
     """The `celery` arguments that start a pool: one definition for start_celery_worker.sh
     and the standalone launcher. Workers skip mingle (a 1 s wait at every start to sync
     revoked task ids, which this project never uses) and gossip (every worker following
     every other's heartbeats)."""
+    config = _settings_of(env)
     queue = WORKER_POOLS[pool][0]
     if autoscale:  # Celery's option takes max first
         low, high = autoscale_bounds(pool, env)
@@ -365,21 +353,22 @@ def worker_arguments(
         size = ["-c", str(pool_concurrency(pool, env))]
     return [
         "-A",
-        celery_app,
+        celery_app or config.CELERY_APP,
         "worker",
         "-Q",
         queue,
         *size,
         "-n",
-        f"{pool}@{env.get('WORKER_NODE_SUFFIX', '%h')}",
+        f"{pool}@{config.WORKER_NODE_SUFFIX}",
         "--max-tasks-per-child",
-        env.get("WORKER_MAX_TASKS_PER_CHILD") or str(worker_max_tasks_per_child),
+        str(config.WORKER_MAX_TASKS_PER_CHILD),
         "--loglevel",
-        env.get("CELERY_LOGLEVEL", "INFO"),
+        config.WORKER_LOG_LEVEL,
         "--without-mingle",
         "--without-gossip",
-        *(["--task-events"] if pool in TASK_EVENT_POOLS else []),
-        *(["--without-heartbeat"] if METERED else []),  # worker-heartbeat events every 2 s
+        *(["--task-events"] if pool in config.WORKER_TASK_EVENTS else []),
+        # Metered: no worker-heartbeat events (one every 2 s).
+        *(["--without-heartbeat"] if config.LVD_PROFILE == "metered" else []),
     ]
 
 
@@ -391,13 +380,7 @@ def _main(argv: list[str]) -> None:
     if len(argv) in (2, 3) and argv[0] == "worker-args" and argv[1] in WORKER_POOLS:
         if argv[2:] not in ([], ["--autoscale"]):
             sys.exit(f"unknown option {argv[2]!r}")
-        try:
-            arguments = worker_arguments(
-                argv[1], os.environ.get("CELERY_APP", "run.celery_app"), autoscale=len(argv) == 3
-            )
-        except ValueError as exc:
-            sys.exit(str(exc))
-        print("\n".join(arguments))
+        print("\n".join(worker_arguments(argv[1], autoscale=len(argv) == 3)))
         return
     sys.exit("usage: python celery_config.py pools | worker-args POOL [--autoscale]")
 

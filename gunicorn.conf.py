@@ -1,6 +1,7 @@
 """Production defaults for `gunicorn run:app` (read automatically from the working folder).
 
-Command-line flags and GUNICORN_CMD_ARGS override these; WEB_CONCURRENCY sets workers.
+Values come from settings.py (a bad one stops gunicorn before it serves); command-line
+flags and GUNICORN_CMD_ARGS override them.
 """
 
 import ctypes
@@ -12,19 +13,22 @@ import tempfile
 
 from gunicorn.glogging import Logger
 
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+import settings
+
+_settings = settings.load()
+bind = _settings.GUNICORN_BIND
+workers = _settings.WEB_CONCURRENCY or os.cpu_count() or 1
 # Threads let concurrent requests of one process share a broker message
 # (app/ingest/group_commit.py).
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("GUNICORN_THREADS", 8))
+worker_class = _settings.GUNICORN_WORKER_CLASS
+threads = _settings.GUNICORN_THREADS
 # Recycle workers now and then, at staggered times, so slow leaks never accumulate.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 200000))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", 20000))
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 30))
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
+max_requests = _settings.GUNICORN_MAX_REQUESTS
+max_requests_jitter = _settings.GUNICORN_MAX_REQUESTS_JITTER
+graceful_timeout = _settings.GUNICORN_GRACEFUL_TIMEOUT
+timeout = _settings.GUNICORN_TIMEOUT
 keepalive = 5
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: no access log
+accesslog = _settings.GUNICORN_ACCESS_LOG or None  # empty: no access log
 # Gunicorn's default format without %(u)s: the Basic-auth user name is an ingest key when
 # Segment's SDKs send it ("<writeKey>:"), and no key may reach a log.
 access_log_format = '%(h)s %(l)s - %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
@@ -63,13 +67,14 @@ def _limit_malloc_arenas(arenas: int) -> None:
         mallopt(-8, arenas)  # M_ARENA_MAX
 
 
-_limit_malloc_arenas(int(os.environ.get("MALLOC_ARENA_MAX", 2)))
+_limit_malloc_arenas(_settings.MALLOC_ARENA_MAX)
 
 
 # Prometheus counters of every worker process go to memory-mapped files in one folder, so
 # that /metrics (app/ops/metrics.py) can sum them whichever worker answers. Set before the
-# workers import prometheus_client; stale files of an earlier run are removed at start.
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+# workers import prometheus_client (which reads the variable itself); stale files of an
+# earlier run are removed at start.
+if not _settings.PROMETHEUS_MULTIPROC_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="lvd-gunicorn-metrics-")
 
 

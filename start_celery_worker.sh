@@ -14,7 +14,8 @@
 #
 # Pool names, queues and default sizes come from celery_config.py (`python celery_config.py
 # pools`); override sizes with WORKER_DEFAULT_CONCURRENCY, WORKER_EMAILS_CONCURRENCY,
-# WORKER_BATCH_CONCURRENCY. SIGTERM/SIGINT is forwarded for a warm shutdown.
+# WORKER_BATCH_CONCURRENCY, WORKER_EMAILS_PRIORITY_CONCURRENCY (every variable:
+# docs/configuration.md). SIGTERM/SIGINT is forwarded for a warm shutdown.
 # Each pool's arguments come from celery_config.worker_arguments, the same definition the
 # standalone launcher uses (`python celery_config.py worker-args POOL`).
 set -euo pipefail
@@ -23,10 +24,12 @@ cd "$(dirname "$0")"
 PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
 export CELERY_APP="${CELERY_APP:-run.celery_app}"
 
+# A bad setting stops here, with the line that names it (settings.py).
+POOLS=$("$PYTHON" celery_config.py pools) || exit 2
 declare -A QUEUE
 while read -r pool queue _concurrency; do
   QUEUE[$pool]=$queue
-done < <("$PYTHON" celery_config.py pools)
+done <<<"$POOLS"
 
 AUTOSCALE=()
 if [ "${1:-}" = "--autoscale" ]; then

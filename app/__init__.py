@@ -38,7 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     os.makedirs(app.instance_path, exist_ok=True)
-    configure_logging()
+    configure_logging(app.config["LOG_LEVEL"])
     if app.config["PROXY_FIX_X_FOR"]:
         hops = app.config["PROXY_FIX_X_FOR"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -50,9 +50,9 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
-def configure_logging() -> None:
+def configure_logging(level: str) -> None:
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 

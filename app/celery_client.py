@@ -25,6 +25,7 @@ Send = Callable[[str, tuple, str, str], None]
 def build_celery(app: Flask, **celery_options) -> Celery:
     """A Celery configured from celery_config, then from the app's "CELERY" overrides."""
     overrides = _overrides(app.config.get("CELERY", {}))
+    celery_config.create_folders()  # the standalone broker's and results' (none otherwise)
     celery_app = Celery(app.name, **celery_options)
     celery_app.config_from_object(celery_config)
     celery_app.conf.update(overrides)

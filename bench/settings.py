@@ -65,6 +65,6 @@ class Settings:
             "INGEST_RATE_LIMIT": RATE_LIMIT,
             "GUNICORN_ACCESS_LOG": "",  # no access log, for the ceiling and the app alike
             "LOG_LEVEL": "WARNING",
-            "CELERY_LOGLEVEL": "WARNING",
+            "WORKER_LOG_LEVEL": "WARNING",
             "WORKER_NODE_SUFFIX": f"bench-{os.getpid()}",
         }

@@ -21,7 +21,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from app.config import PROJECT_ROOT, instance_path
+import settings
+from app.config import PROJECT_ROOT
 
 DEMO_APP = "demo"
 DEMO_DEVELOPER = "demo@example.com"
@@ -45,9 +46,9 @@ STOP_TIMEOUT_SECONDS = 20
 
 
 def main() -> None:
-    host = os.environ.get("HOST", "127.0.0.1")
-    port = int(os.environ.get("PORT", "8000"))
-    instance = instance_path()
+    config = settings.load()
+    host, port = config.HOST, config.PORT
+    instance = Path(config.INSTANCE_PATH)
     instance.mkdir(parents=True, exist_ok=True)
     env = {**STANDALONE_CONCURRENCY, **os.environ, "INSTANCE_PATH": str(instance)}
     env["PYTHONUNBUFFERED"] = "1"
@@ -61,7 +62,7 @@ def main() -> None:
     url = f"http://{host}:{port}"
     if not wait_until_up(f"{url}/health", children):
         children.stop_and_exit(exit_code=1)
-    print_banner(url, demo)
+    print_banner(url, demo, config)
     code = children.watch()
     children.stop_and_exit(exit_code=code)
 
@@ -239,13 +240,14 @@ def wait_until_up(health_url: str, children: Children, timeout: float = 60) -> b
     return False
 
 
-def print_banner(url: str, demo: dict) -> None:
+def print_banner(url: str, demo: dict, config: settings.Settings) -> None:
+    mail_folder = Path(config.INSTANCE_PATH) / "mail"
     code_hint = (
-        f"              then enter the 6-digit code mailed via {os.environ['MAIL_SERVER']}\n"
-        if os.environ.get("MAIL_SERVER")
+        f"              then enter the 6-digit code mailed via {config.MAIL_SERVER}\n"
+        if config.MAIL_SERVER
         else "              then enter the 6-digit code from the log line\n"
         f"              '[web] ... login code for {demo['email']}: NNNNNN'\n"
-        f"              (no MAIL_SERVER: mails are .eml files in {instance_path() / 'mail'})\n"
+        f"              (no MAIL_SERVER: mails are .eml files in {mail_folder})\n"
     )
     curl = (
         f"curl -i -X POST {url}/api/logs/{demo['app_id']} "

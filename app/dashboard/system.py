@@ -29,7 +29,7 @@ def system() -> str:
         queues=[queue for queue, _default, _env in WORKER_POOLS.values()],
         workers=workers_online(),
         degraded=DegradedCounter.count,
-        flower_url=current_app.config["FLOWER_URL"],
+        flower_url=current_app.config["DASHBOARD_FLOWER_URL"],
     )
 
 

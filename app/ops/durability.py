@@ -10,11 +10,12 @@ so each process reads them when it starts: a warning in the log, or, with
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from urllib.parse import urlparse
 
 import redis
+
+import settings
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,10 @@ def broker_problems(url: str, timeout: float = 2.0) -> list[str]:
     return problems
 
 
-def check_broker_at_start(url: str, role: str, env: Mapping[str, str] = os.environ) -> None:
+def check_broker_at_start(url: str, role: str, env: Mapping[str, str] | None = None) -> None:
     """Log what is wrong with the broker; raise UndurableBroker in production unless
-    overridden. A broker that does not answer is left to the usual connection errors."""
+    overridden (PRODUCTION and the override are read from `env`, default this process's
+    environment). A broker that does not answer is left to the usual connection errors."""
     try:
         problems = broker_problems(url)
     except redis.RedisError as exc:
@@ -62,7 +64,8 @@ def check_broker_at_start(url: str, role: str, env: Mapping[str, str] = os.envir
         return
     for problem in problems:
         log.warning("%s: broker %s", role, problem)
-    if env.get("PRODUCTION") == "1" and env.get(OVERRIDE_VARIABLE) != "1":
+    config = settings.load(env)
+    if config.PRODUCTION and not config.LVD_ALLOW_UNDURABLE_BROKER:
         raise UndurableBroker(
             f"{role} refuses to start: the broker cannot keep accepted events ("
             + "; ".join(problems)

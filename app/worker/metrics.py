@@ -104,17 +104,18 @@ def _child_gone(pid: int | None = None, **_kwargs) -> None:
 @worker_ready.connect
 def _serve_metrics(sender=None, **_kwargs) -> None:
     """Serve the pool's counters over HTTP from the worker's main process, if configured."""
-    base = os.environ.get("WORKER_METRICS_PORT")
-    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    config = sender.app.flask_app.config
+    base = config["WORKER_METRICS_PORT"]
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")  # prometheus_client reads it too
     if not base:
         return
     if not folder:
         log.warning("WORKER_METRICS_PORT needs PROMETHEUS_MULTIPROC_DIR; not serving metrics")
         return
-    port = int(base) + pool_index(sender.app.amqp.queues.consume_from or {})
+    port = base + pool_index(sender.app.amqp.queues.consume_from or {})
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=folder)
-    start_http_server(port, os.environ.get("WORKER_METRICS_ADDR", "127.0.0.1"), registry)
+    start_http_server(port, config["WORKER_METRICS_ADDR"], registry)
     log.info("worker metrics on port %d", port)
 
 

@@ -28,10 +28,10 @@ def test_a_missing_page_explains_itself_and_offers_a_way_back(client):
 
 
 def test_the_system_page_links_flower_only_when_configured(app, team, monkeypatch):
-    monkeypatch.setitem(app.config, "FLOWER_URL", "")
+    monkeypatch.setitem(app.config, "DASHBOARD_FLOWER_URL", None)
     html = page(team["owner"].get("/system"))
-    assert ":5555" not in html and "start_flower.sh" in html
-    monkeypatch.setitem(app.config, "FLOWER_URL", "http://flower.internal:5555")
+    assert ":5555" not in html and "DASHBOARD_FLOWER_URL" in html
+    monkeypatch.setitem(app.config, "DASHBOARD_FLOWER_URL", "http://flower.internal:5555")
     assert 'href="http://flower.internal:5555"' in page(team["owner"].get("/system"))
 
 

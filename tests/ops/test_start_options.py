@@ -34,8 +34,8 @@ def test_autoscale_takes_min_and_max_from_the_environment():
 @pytest.mark.parametrize(
     ("setting", "reason"),
     [
-        ("8", 'expected "min,max"'),
-        ("two,eight", 'expected "min,max"'),
+        ("8", '"min,max" processes'),
+        ("two,eight", '"min,max" processes'),
         ("4,2", "min <= max"),
         ("0,0", "max >= 1"),
     ],

@@ -13,8 +13,9 @@ CI before it reaches production.
 from __future__ import annotations
 
 import logging
-import os
 from importlib import metadata
+
+import settings
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def check_library_versions() -> None:
         "install the versions in requirements.txt, or set "
         f"{OVERRIDE_VARIABLE}=1 to run anyway at the risk of lost or repeated messages"
     )
-    if os.environ.get(OVERRIDE_VARIABLE) == "1":
+    if settings.load().LVD_ALLOW_UNTESTED_LIBRARIES:
         log.warning("%s (overridden by %s=1)", message, OVERRIDE_VARIABLE)
         return
     raise UntestedLibraryVersion(message)
