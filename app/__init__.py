@@ -70,13 +70,15 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the ingestion API, the account and dashboard pages, and the health check."""
+    """Mount the ingestion API, the account and dashboard pages, the health check and the
+    OpenAPI document."""
     from app.auth import bp as auth_bp
     from app.auth.sessions.cookies import PagesOnlySessionInterface
     from app.dashboard import bp as dashboard_bp
     from app.dashboard.api import bp as dashboard_api_bp
     from app.dashboard.landing import bp as landing_bp
     from app.ingest.api import api_blueprint
+    from app.openapi.document import bp as openapi_bp
     from app.ops.health import bp as health_bp
 
     api_bp = api_blueprint()
@@ -87,6 +89,7 @@ def register_blueprints(app: Flask) -> None:
     )
     for blueprint in (api_bp, auth_bp, dashboard_bp, dashboard_api_bp, landing_bp, health_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(openapi_bp)
 
 
 def register_error_handlers(app: Flask) -> None:
