@@ -70,3 +70,13 @@ def served_only(document: dict, url_map: Map) -> dict:
         if any(method in kept for method in METHODS):
             paths[path] = kept
     return {**document, "paths": paths}
+
+
+def only_operations(document: dict, operation_ids: set[str]) -> dict:
+    """A copy of the document with only the named operations."""
+    paths = {}
+    for path, item in document["paths"].items():
+        kept = {k: v for k, v in item.items() if k in METHODS and v["operationId"] in operation_ids}
+        if kept:
+            paths[path] = kept
+    return {**document, "paths": paths}
