@@ -72,7 +72,8 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the ingestion API, the account and dashboard pages, and the health check."""
+    """Mount the ingestion API, the account and dashboard pages, the health check and the
+    OpenAPI document."""
     from app.auth import bp as auth_bp
     from app.auth.sessions.cookies import PagesOnlySessionInterface
     from app.dashboard import bp as dashboard_bp
@@ -80,6 +81,7 @@ def register_blueprints(app: Flask) -> None:
     from app.dashboard.landing import bp as landing_bp
     from app.ingest.api import api_blueprint
     from app.ingest.segment import segment_blueprint
+    from app.openapi.document import bp as openapi_bp
     from app.ops.health import bp as health_bp
 
     api_bp, segment_bp = api_blueprint(), segment_blueprint()
@@ -93,6 +95,7 @@ def register_blueprints(app: Flask) -> None:
     blueprints = (api_bp, segment_bp, auth_bp, dashboard_bp, dashboard_api_bp, landing_bp)
     for blueprint in (*blueprints, health_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(openapi_bp)
 
 
 _PAGE_MESSAGES = {

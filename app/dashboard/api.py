@@ -40,6 +40,15 @@ def _logged_in_only() -> Response | None:
     return None
 
 
+@bp.before_request
+def _no_nul_characters() -> Response | None:
+    """Refuse NUL in the path or query: PostgreSQL text cannot hold it, and a name or search
+    carrying one would fail inside the query as a 500."""
+    if "\x00" in request.path or b"%00" in request.query_string:
+        return error_response(400, "bad_request", "the path and query must not contain NUL")
+    return None
+
+
 @bp.errorhandler(BadFilter)
 @bp.errorhandler(UnknownRange)
 @bp.errorhandler(BadRequest)

@@ -228,3 +228,68 @@ def test_the_tracking_plan_json_saves_versions_diffs_tries_and_refuses_bad_schem
     assert (
         post("/impact", {"event_name": "signup", "schema": second, "limit": 0}).status_code == 400
     )
+
+
+DEEP_SCHEMA = '{"not":' * 100 + "{}" + "}" * 100
+
+
+@pytest.mark.parametrize(
+    ("path", "raw_body"),
+    [
+        ("/schemas", '{"event_name": "a\\u0000", "schema": {}}'),
+        ("/schemas", '{"event_name": "a", "schema": {"const": "\\u0000"}}'),
+        ("/schemas", '{"event_name": "\\ud800", "schema": {}}'),
+        ("/schemas", '{"event_name": "deep", "schema": ' + DEEP_SCHEMA + "}"),
+        ("/schemas/try", '{"payload": 1, "schema": ' + DEEP_SCHEMA + "}"),
+        ("/schemas/infer", '{"event_name": "a\\u0000"}'),
+        ("/schemas/infer", '{"event_name": "a", "limit": true}'),
+        ("/schemas/impact", '{"event_name": "a\\u0000", "schema": {}}'),
+    ],
+)
+def test_bodies_postgresql_or_the_validator_cannot_take_are_refused_with_400(
+    app, team, path, raw_body
+):
+    """NUL characters, lone surrogates and very deep schemas once failed inside the INSERT,
+    the query or jsonschema's recursion: 500s the OpenAPI fuzz test found."""
+    owner = team["owner"]
+    token = owner.csrf(f"/apps/{team['app_id']}")
+    answer = owner.client.post(
+        f"/api/apps/{team['app_id']}{path}",
+        data=raw_body,
+        headers={"X-CSRFToken": token, "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.get_data(True)
+    assert answer.get_json()["error"] == "bad_request"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/events?event=%00",
+        "/events?q=a%00b",
+        "/events/%00",
+        "/schemas/a%00/versions",
+        "/schemas/a%00/diff?from=1&to=1",
+    ],
+)
+def test_a_nul_in_the_path_or_query_is_refused_with_400(team, path):
+    answer = team["owner"].get(f"/api/apps/{team['app_id']}{path}")
+    assert answer.status_code == 400
+    assert answer.get_json() == {
+        "error": "bad_request",
+        "message": "the path and query must not contain NUL",
+    }
+
+
+def test_a_schema_as_deep_as_the_deepest_event_is_still_saved(app, team):
+    schema: dict = {"type": "object"}
+    for _ in range(35):  # events nest at most 32 levels; two schema levels describe each
+        schema = {"type": "object", "properties": {"child": schema}}
+    owner = team["owner"]
+    token = owner.csrf(f"/apps/{team['app_id']}")
+    answer = owner.client.post(
+        f"/api/apps/{team['app_id']}/schemas",
+        json={"event_name": "nested", "schema": schema},
+        headers={"X-CSRFToken": token},
+    )
+    assert answer.status_code == 201, answer.get_json()

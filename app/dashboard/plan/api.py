@@ -8,11 +8,16 @@ from flask import Response, jsonify, request
 
 from app.dashboard.access import member_app_or_404
 from app.dashboard.api import BadRequest, bp
+from app.ingest.body import PayloadError, parse_json
 from app.ingest.errors import error_response
 from app.store import catalog, plan
 from app.store.plan import InvalidSchema
 
 MAX_SAMPLE = 5000
+# Deep enough for a schema of the deepest event ingest accepts (32 levels, two schema levels
+# each, plus the body's own), shallow enough for `jsonschema`'s recursive meta-schema check:
+# at about 128 levels it raised RecursionError, a 500.
+MAX_BODY_DEPTH = 80
 
 
 @bp.get("/<uuid:app_id>/schemas")
@@ -110,7 +115,14 @@ def impact(app_id: uuid.UUID) -> Response:
 
 
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
+    """The JSON object sent, parsed strictly: PostgreSQL's JSONB and text refuse lone UTF-16
+    surrogates and NUL characters, which a lenient parser lets through to the INSERT."""
+    if not request.is_json:
+        raise BadRequest("send a JSON object with Content-Type: application/json")
+    try:
+        body = parse_json(request.get_data(), MAX_BODY_DEPTH)
+    except PayloadError as exc:
+        raise BadRequest(exc.message) from None
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object with Content-Type: application/json")
     return body
@@ -125,6 +137,6 @@ def _int_arg(name: str) -> int:
 
 def _sample(body: dict, default: int) -> int:
     sample = body.get("limit", default)
-    if not isinstance(sample, int) or not 1 <= sample <= MAX_SAMPLE:
+    if isinstance(sample, bool) or not isinstance(sample, int) or not 1 <= sample <= MAX_SAMPLE:
         raise BadRequest(f"limit must be an integer between 1 and {MAX_SAMPLE}")
     return sample

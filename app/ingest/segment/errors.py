@@ -1,6 +1,7 @@
-"""Every /v1 failure is JSON: {"success": false, "code", "message"}, as Segment's SDKs read it.
+"""Every /v1 failure is JSON: {"success": false, "error", "code", "message"}.
 
-Segment's SDKs log `code` and `message` from an error answer. Oversized input is a 400
+Segment's SDKs log `code` and `message` from an error answer; `error` holds the same code,
+as every error of our own API does (one shape in the OpenAPI document). Oversized input is a 400
 there (Segment's documented answer), where our own routes say 413.
 """
 
@@ -17,7 +18,7 @@ from app.ingest.segment import bp
 
 def segment_error(status: int, code: str, message: str, retry_after: int | None = None) -> Response:
     """A Segment-shaped JSON error answer."""
-    body = {"success": False, "code": code, "message": message}
+    body = {"success": False, "error": code, "code": code, "message": message}
     response = Response(orjson.dumps(body), status=status, mimetype="application/json")
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
