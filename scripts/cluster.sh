@@ -8,6 +8,7 @@
 #   sudo bash scripts/cluster.sh kill HOST SIGKILL every process of HOST at once
 #   sudo bash scripts/cluster.sh start HOST  start HOST's processes again
 #   sudo bash scripts/cluster.sh leader QUEUE  the host whose RabbitMQ node leads QUEUE
+#   sudo bash scripts/cluster.sh nodes     the RabbitMQ nodes running in the cluster
 #   sudo bash scripts/cluster.sh down      remove everything: processes, namespaces, bridge
 #   sudo bash scripts/cluster.sh measure   the host-loss and scaling measurements
 #                                          (python -m bench.cluster; docs/scaling.md)
@@ -72,7 +73,7 @@ host_cpu() {
   esac
 }
 ns() { echo "lvd-$1"; }
-known_host() { hosts | grep -qx "$1" || die "unknown host '$1'; hosts: $(hosts | tr '\n' ' ')"; }
+known_host() { hosts | grep -x "$1" >/dev/null || die "unknown host '$1'; hosts: $(hosts | tr '\n' ' ')"; }
 
 # --- cgroups: one per host, with its CPU quota ------------------------------------------
 cgroup_v2() { [ -f /sys/fs/cgroup/cgroup.controllers ]; }
@@ -166,7 +167,7 @@ network_up() {
       local other
       for other in $(hosts); do echo "$(host_ip "$other") $other"; done
     } >"/etc/netns/$(ns "$host")/hosts"
-    if ! ip netns list | grep -qw "$(ns "$host")"; then
+    if ! ip netns list | grep -w "$(ns "$host")" >/dev/null; then
       ip netns add "$(ns "$host")"
     fi
     if ! ip link show "lvdv-$host" >/dev/null 2>&1; then
@@ -259,6 +260,15 @@ rabbit_cluster_ready() {
     | "$PYTHON" -c 'import json,sys; print(len(json.load(sys.stdin)["running_nodes"]))')
   [ "$running" = 3 ]
 }
+running_nodes() {  # the RabbitMQ nodes in the cluster that run, as any running node sees them
+  local host
+  for host in rabbit1 rabbit2 rabbit3; do
+    running "$host" || continue
+    rabbitmqctl_on "$host" cluster_status --formatter json 2>/dev/null \
+      | "$PYTHON" -c 'import json,sys; print(*json.load(sys.stdin)["running_nodes"])' && return 0
+  done
+  return 1
+}
 broker_url() {
   local urls=() n
   for n in 1 2 3; do urls+=("amqp://guest:guest@$NET.2$n:5672//"); done
@@ -329,6 +339,7 @@ lb_start() {
     cat <<EOF
 global
     maxconn 4096
+    stats socket $STATE/lb/haproxy.sock mode 600 level admin
 defaults
     mode http
     timeout connect 1s
@@ -423,14 +434,14 @@ cmd_status() {
     esac
     printf '%-8s %-12s %3s processes  %s\n' "$host" "$(host_ip "$host")" "$pids" "$state"
   done
-  ip netns list | grep -q '^lvd-rabbit1' && running rabbit1 \
+  ip netns list | grep "^lvd-rabbit1" >/dev/null && running rabbit1 \
     && rabbitmqctl_on rabbit1 list_queues name type leader messages 2>/dev/null | tail -n +3 || true
 }
 
 cmd_down() {
   local host dir
   for host in $(hosts) app1 app2 app3 app4 app5 app6 app7 app8 app9; do
-    if ip netns list | grep -qw "$(ns "$host")"; then
+    if ip netns list | grep -w "$(ns "$host")" >/dev/null; then
       kill_host "$host"
       ip netns del "$(ns "$host")"
     fi
@@ -454,6 +465,7 @@ case "${1:-}" in
     [ $# = 2 ] || die "usage: cluster.sh start HOST"; known_host "$2"
     start_host "$2"; wait_host "$2" ;;
   leader) [ $# = 2 ] || die "usage: cluster.sh leader QUEUE"; queue_leader "$2" ;;
+  nodes) running_nodes ;;
   measure) shift; exec "$PYTHON" -m bench.cluster "$@" ;;
-  *) die "usage: cluster.sh up | status | kill HOST | start HOST | leader QUEUE | down | measure" ;;
+  *) die "usage: cluster.sh up | status | kill HOST | start HOST | leader QUEUE | nodes | down | measure" ;;
 esac
