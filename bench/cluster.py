@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -44,7 +45,12 @@ class Cluster:
     """scripts/cluster.sh, driven from Python."""
 
     def __init__(self, app_hosts: int = 2, python: str = sys.executable) -> None:
-        self.env = {**os.environ, "CLUSTER_APP_HOSTS": str(app_hosts), "PYTHON": python}
+        # Only what the script needs: a test's settings (its Redis broker, its database)
+        # must not leak into the hosts.
+        passed = {
+            name: os.environ[name] for name in ("PATH", "LANG", "CLUSTER_DIR") if name in os.environ
+        }
+        self.env = {**passed, "CLUSTER_APP_HOSTS": str(app_hosts), "PYTHON": python}
         self.info: dict = {}
 
     def run(self, *args: str, timeout: float = 600) -> str:
@@ -142,9 +148,7 @@ class SteadyLoad:
             ids = [f"{self.prefix}-{number}-{counter + i}" for i in range(size)]
             counter += size
             events = [{"eventName": "cluster_check", "eventId": i, "n": counter} for i in ids]
-            path, body = (
-                (f"{base}/batch", {"events": events}) if size > 1 else (base, events[0])
-            )
+            path, body = (f"{base}/batch", {"events": events}) if size > 1 else (base, events[0])
             status = 0
             try:
                 connection.request("POST", path, json.dumps(body), headers)
@@ -171,16 +175,24 @@ class SteadyLoad:
         }
 
 
+def query(database_url: str, sql: str, params: tuple) -> list[tuple]:
+    """Rows of one query, on a connection of its own."""
+    # closing(): psycopg2's own `with` commits but leaves the connection open.
+    with (
+        closing(psycopg2.connect(database_url, connect_timeout=5)) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def stored_counts(database_url: str, app_id: str, ids: set[str]) -> dict[str, int]:
     """How many rows each of these client eventIds has in PostgreSQL."""
-    with psycopg2.connect(database_url, connect_timeout=5) as connection:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT client_event_id, count(*) FROM events"
-                " WHERE app_id = %s AND client_event_id = ANY(%s) GROUP BY 1",
-                (app_id, list(ids)),
-            )
-            return dict(cursor.fetchall())
+    sql = (
+        "SELECT client_event_id, count(*) FROM events"
+        " WHERE app_id = %s AND client_event_id = ANY(%s) GROUP BY 1"
+    )
+    return dict(query(database_url, sql, (app_id, list(ids))))
 
 
 def check_stored_once(info: dict, ids: set[str], timeout: float = 180) -> dict:
@@ -242,10 +254,8 @@ def settle(info: dict, quiet_seconds: float = 3, timeout: float = 300) -> None:
     """Wait until storing has stopped (no new row for `quiet_seconds`)."""
     deadline, last, still_since = time.monotonic() + timeout, -1, time.monotonic()
     while time.monotonic() < deadline:
-        with psycopg2.connect(info["database_url"], connect_timeout=5) as connection:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM events WHERE app_id = %s", (info["app_id"],))
-                count = cursor.fetchone()[0]
+        sql = "SELECT count(*) FROM events WHERE app_id = %s"
+        count = query(info["database_url"], sql, (info["app_id"],))[0][0]
         if count != last:
             last, still_since = count, time.monotonic()
         elif time.monotonic() - still_since >= quiet_seconds:
@@ -255,14 +265,11 @@ def settle(info: dict, quiet_seconds: float = 3, timeout: float = 300) -> None:
 
 def stored_between(info: dict, started: float, ended: float) -> int:
     """Rows of the app stored between two wall-clock times."""
-    with psycopg2.connect(info["database_url"], connect_timeout=5) as connection:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM events WHERE app_id = %s"
-                " AND stored_at >= to_timestamp(%s) AND stored_at < to_timestamp(%s)",
-                (info["app_id"], started, ended),
-            )
-            return cursor.fetchone()[0]
+    sql = (
+        "SELECT count(*) FROM events WHERE app_id = %s"
+        " AND stored_at >= to_timestamp(%s) AND stored_at < to_timestamp(%s)"
+    )
+    return query(info["database_url"], sql, (info["app_id"], started, ended))[0][0]
 
 
 def scaling(cluster: Cluster, app_hosts: int, seconds: float, connections: int) -> dict:
