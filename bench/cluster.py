@@ -85,6 +85,11 @@ class Cluster:
     def running_nodes(self) -> list[str]:
         return self.run("nodes", timeout=120).split()
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds each host's processes have used (its cgroup's counter)."""
+        lines = self.run("cpu", timeout=60).split("\n")
+        return {host: float(seconds) for host, seconds in (line.split() for line in lines if line)}
+
     def lb_states(self) -> dict[str, str]:
         """Each app host's state as HAProxy sees it (UP, DOWN, ...), from its stats socket."""
         with socket.socket(socket.AF_UNIX) as client:
@@ -167,11 +172,12 @@ class SteadyLoad:
     def error_rate(self, since: float, until: float) -> dict:
         """Requests and failed ones (no 202) answered between two monotonic times."""
         window = [status for moment, status in self.answers if since <= moment < until]
-        failed = sum(1 for status in window if status != 202)
+        failed = [status for status in window if status != 202]
         return {
             "requests": len(window),
-            "failed": failed,
-            "error_rate": round(failed / len(window), 4) if window else None,
+            "failed": len(failed),
+            "error_rate": round(len(failed) / len(window), 4) if window else None,
+            "failed_by_status": {str(code): failed.count(code) for code in sorted(set(failed))},
         }
 
 
@@ -222,12 +228,12 @@ def host_loss(cluster: Cluster, rate: float = 40, phase_seconds: float = 10) -> 
     lb_down = cluster.wait_lb("app1", want_up=False)
     time.sleep(max(0.0, phase_seconds - (time.monotonic() - app_killed)))
     leader = cluster.leader("default")
-    leader_killed = time.monotonic()
+    leader_killed, leader_killed_at = time.monotonic(), time.time()
     cluster.kill(leader)
     time.sleep(phase_seconds)
     new_leader = cluster.leader("default")
     load.stop()
-    ended = time.monotonic()
+    ended, ended_at = time.monotonic(), time.time()
     result = {
         "app_host": {
             "lb_marked_down_after_s": round(lb_down, 2),
@@ -241,6 +247,10 @@ def host_loss(cluster: Cluster, rate: float = 40, phase_seconds: float = 10) -> 
         "overall": load.error_rate(0, ended),
     }
     result["events"] = check_stored_once(info, load.accepted)
+    # Storing stops while consumers move to a surviving node and a new leader is elected.
+    result["broker_node"]["longest_storage_pause_s"] = longest_storage_pause(
+        info, leader_killed_at - 1, ended_at
+    )
     cluster.start("app1")
     cluster.start(leader)
     result["rejoined"] = {
@@ -248,6 +258,17 @@ def host_loss(cluster: Cluster, rate: float = 40, phase_seconds: float = 10) -> 
         "running_nodes": cluster.running_nodes(),
     }
     return result
+
+
+def longest_storage_pause(info: dict, started: float, ended: float) -> float | None:
+    """The longest time between two stored rows of the app in a wall-clock window (s)."""
+    sql = (
+        "SELECT extract(epoch FROM max(gap)) FROM (SELECT stored_at - lag(stored_at)"
+        " OVER (ORDER BY stored_at) AS gap FROM events WHERE app_id = %s"
+        " AND stored_at >= to_timestamp(%s) AND stored_at < to_timestamp(%s)) AS gaps"
+    )
+    gap = query(info["database_url"], sql, (info["app_id"], started, ended))[0][0]
+    return None if gap is None else round(float(gap), 2)
 
 
 def settle(info: dict, quiet_seconds: float = 3, timeout: float = 300) -> None:
@@ -291,15 +312,21 @@ def scaling(cluster: Cluster, app_hosts: int, seconds: float, connections: int) 
             url = f"{info['lb_url']}/api/logs/{info['app_id']}{path}"
             load = wrk.Load(url, templates, info["ingest_key"], mode, batch)
             settle(info)
-            started = time.time()
+            cpu_before, started = cluster.cpu_seconds(), time.time()
             result = wrk.run(load, connections, seconds)
-            ended = time.time()
+            cpu_after, ended = cluster.cpu_seconds(), time.time()
             stored = stored_between(info, started, ended)
             rows.setdefault(mode, {})[active] = {
                 "accepted_per_s": round(result.accepted_per_s),
                 "stored_per_s": round(stored / (ended - started)),
                 "non_202": result.non_202,
-                "p99_ms": result.latency_ms.get("99"),
+                "p99_ms": result.latency_ms.get("p99"),
+                # Cores each host used (its quota is the most it may use).
+                "cores_used": {
+                    host: round((cpu_after[host] - cpu_before[host]) / (ended - started), 2)
+                    for host in cpu_after
+                    if host in cpu_before
+                },
             }
     for per_mode in rows.values():
         one = per_mode[1]

@@ -9,6 +9,7 @@
 #   sudo bash scripts/cluster.sh start HOST  start HOST's processes again
 #   sudo bash scripts/cluster.sh leader QUEUE  the host whose RabbitMQ node leads QUEUE
 #   sudo bash scripts/cluster.sh nodes     the RabbitMQ nodes running in the cluster
+#   sudo bash scripts/cluster.sh cpu       CPU seconds each host has used
 #   sudo bash scripts/cluster.sh down      remove everything: processes, namespaces, bridge
 #   sudo bash scripts/cluster.sh measure   the host-loss and scaling measurements
 #                                          (python -m bench.cluster; docs/scaling.md)
@@ -79,7 +80,10 @@ known_host() { hosts | grep -x "$1" >/dev/null || die "unknown host '$1'; hosts:
 cgroup_v2() { [ -f /sys/fs/cgroup/cgroup.controllers ]; }
 cgroup_dirs() {  # the folders a host's processes join
   if cgroup_v2; then echo "/sys/fs/cgroup/$CG_NAME/$1"
-  else echo "/sys/fs/cgroup/cpu/$CG_NAME/$1 /sys/fs/cgroup/freezer/$CG_NAME/$1"; fi
+  else
+    echo "/sys/fs/cgroup/cpu/$CG_NAME/$1 /sys/fs/cgroup/freezer/$CG_NAME/$1" \
+      "/sys/fs/cgroup/cpuacct/$CG_NAME/$1"
+  fi
 }
 cgroup_create() {
   local host=$1 quota
@@ -92,7 +96,8 @@ cgroup_create() {
     mkdir -p "/sys/fs/cgroup/$CG_NAME/$host"
     echo "$quota 100000" >"/sys/fs/cgroup/$CG_NAME/$host/cpu.max"
   else
-    mkdir -p "/sys/fs/cgroup/cpu/$CG_NAME/$host" "/sys/fs/cgroup/freezer/$CG_NAME/$host"
+    mkdir -p "/sys/fs/cgroup/cpu/$CG_NAME/$host" "/sys/fs/cgroup/freezer/$CG_NAME/$host" \
+      "/sys/fs/cgroup/cpuacct/$CG_NAME/$host"
     echo 100000 >"/sys/fs/cgroup/cpu/$CG_NAME/$host/cpu.cfs_period_us"
     echo "$quota" >"/sys/fs/cgroup/cpu/$CG_NAME/$host/cpu.cfs_quota_us"
   fi
@@ -357,7 +362,10 @@ backend apps
     balance roundrobin
     option httpchk GET /health
     http-check expect status 200
-    default-server inter 1s fall 2 rise 2 check
+    # /health reads the database and the broker: give it time on a busy machine, and
+    # take a host out after 3 failed checks (a dead host refuses at once).
+    timeout check 3s
+    default-server inter 1s fall 3 rise 2 check
 EOF
     local host
     for host in $(hosts | grep '^app'); do
@@ -421,6 +429,17 @@ cmd_up() {
   summary_json
 }
 
+cmd_cpu() {  # CPU seconds each host has used: "HOST SECONDS" lines
+  local host
+  for host in $(hosts); do
+    if cgroup_v2; then
+      awk -v h="$host" '$1 == "usage_usec" { print h, $2 / 1e6 }' "/sys/fs/cgroup/$CG_NAME/$host/cpu.stat"
+    else
+      awk -v h="$host" '{ print h, $1 / 1e9 }' "/sys/fs/cgroup/cpuacct/$CG_NAME/$host/cpuacct.usage"
+    fi
+  done
+}
+
 cmd_status() {
   local host pids state
   [ -d "$STATE" ] || { echo "no cluster (nothing in $STATE)"; return 0; }
@@ -450,7 +469,10 @@ cmd_down() {
     for dir in $(cgroup_dirs "$host"); do [ -d "$dir" ] && rmdir "$dir"; done
   done
   if cgroup_v2; then rmdir "/sys/fs/cgroup/$CG_NAME" 2>/dev/null || true
-  else rmdir "/sys/fs/cgroup/cpu/$CG_NAME" "/sys/fs/cgroup/freezer/$CG_NAME" 2>/dev/null || true; fi
+  else
+    rmdir "/sys/fs/cgroup/cpu/$CG_NAME" "/sys/fs/cgroup/freezer/$CG_NAME" \
+      "/sys/fs/cgroup/cpuacct/$CG_NAME" 2>/dev/null || true
+  fi
   ip link del "$BRIDGE" 2>/dev/null || true
   rm -rf "$STATE"
   say "down: no namespace, process, bridge or address left"
@@ -466,6 +488,7 @@ case "${1:-}" in
     start_host "$2"; wait_host "$2" ;;
   leader) [ $# = 2 ] || die "usage: cluster.sh leader QUEUE"; queue_leader "$2" ;;
   nodes) running_nodes ;;
+  cpu) cmd_cpu ;;
   measure) shift; exec "$PYTHON" -m bench.cluster "$@" ;;
   *) die "usage: cluster.sh up | status | kill HOST | start HOST | leader QUEUE | nodes | down | measure" ;;
 esac
