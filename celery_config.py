@@ -23,6 +23,11 @@ import settings
 
 SETTINGS = settings.load()
 
+
+def _settings_of(env: Mapping[str, str] | None) -> settings.Settings:
+    return SETTINGS if env is None else settings.load(env)
+
+
 # --- Queue topology ---------------------------------------------------------------
 # Storage (the `default` queue) stores events; aggregation (the queue users know as
 # `batch_processing`) summarizes them.
@@ -70,11 +75,31 @@ AGGREGATION_TASKS = (
     EXPORT_TASK,
 )
 
+# --- Quorum queues (RabbitMQ) ----------------------------------------------------------
+# BROKER_QUORUM_QUEUES=1 with an amqp:// broker (several URLs joined by ";" for failover):
+# every queue is a quorum queue, so a message is on a majority of the cluster's nodes
+# before the broker confirms it, and a node lost loses nothing (docs/scaling.md). Other
+# brokers ignore the setting; the default stays classic queues.
+AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
+
+
+def quorum_queues_for(url: str, env: Mapping[str, str] | None = None) -> bool:
+    """Whether queues are declared as quorum queues for this broker URL."""
+    asked = _settings_of(env).BROKER_QUORUM_QUEUES
+    return asked and urlparse(url).scheme in AMQP_SCHEMES
+
+
+QUORUM_QUEUES = quorum_queues_for(SETTINGS.CELERY_BROKER_URL)
+QUEUE_ARGUMENTS = {"x-queue-type": "quorum"} if QUORUM_QUEUES else {}
+
 task_queues = tuple(
-    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    Queue(name, Exchange(name, type="direct"), routing_key=name, queue_arguments=QUEUE_ARGUMENTS)
     for name in (STORAGE_QUEUE, EMAIL_QUEUE, AGGREGATION_QUEUE, EMAIL_PRIORITY_QUEUE)
 )
 task_default_queue = STORAGE_QUEUE
+if QUORUM_QUEUES:
+    task_default_queue_type = "quorum"  # queues Celery creates on demand, too
+    worker_detect_quorum_queues = True  # per-consumer prefetch: quorum queues have no global QoS
 task_routes = {
     **{name: {"queue": STORAGE_QUEUE} for name in STORAGE_TASKS},
     **{name: {"queue": EMAIL_QUEUE} for name in EMAIL_TASKS},
@@ -150,6 +175,10 @@ def _transport_options(url: str) -> dict:
             "store_processed": False,
             "polling_interval": 0.2,
         }
+    if scheme in AMQP_SCHEMES:
+        # Publisher confirms: a publish returns once the broker has the message (with
+        # quorum queues, once a majority of nodes has it), and raises on a nack.
+        return {"confirm_publish": True}
     return {}
 
 
@@ -316,10 +345,6 @@ beat_schedule = {
         "options": {"expires": 3000},
     },
 }
-
-
-def _settings_of(env: Mapping[str, str] | None) -> settings.Settings:
-    return SETTINGS if env is None else settings.load(env)
 
 
 def pool_concurrency(pool: str, env: Mapping[str, str] | None = None) -> int:

@@ -171,6 +171,11 @@ class AllProcesses(BaseModel):
         "the broker: `redis://host:6379/0` in production; `amqp://…` (RabbitMQ) works too; "
         "`filesystem://` keeps messages under `$INSTANCE_PATH/broker` (standalone, one machine)",
     )
+    BROKER_QUORUM_QUEUES: Flag = setting(
+        False,
+        "with an `amqp://` broker (RabbitMQ cluster): declare every queue as a quorum queue, so a "
+        "202 waits for a majority of nodes (docs/scaling.md); other brokers ignore it",
+    )
     CELERY_RESULT_BACKEND: AnyUrl | None = setting(
         None,
         "where task states are kept",
@@ -648,6 +653,15 @@ TOOLS = {
     "LVD_APP_ID": "`test_load.py` (locust): the app to post to; unset: one is created",
     "LVD_INGEST_KEY": "`test_load.py`: that app's ingest key",
     "LVD_SESSION_COOKIE": "`test_load.py`: a logged-in `session` cookie for the dashboard readers",
+    "CLUSTER_DIR": "`scripts/cluster.sh`: its state folder (`/var/tmp/lvd-cluster`)",
+    "CLUSTER_APP_HOSTS": "`scripts/cluster.sh up`: how many app hosts (`2`)",
+    "CLUSTER_LB_CPU": "`scripts/cluster.sh`: the load balancer's CPU quota, % of a core (`50`)",
+    "CLUSTER_APP_CPU": "`scripts/cluster.sh`: each app host's CPU quota, % of a core (`50`)",
+    "CLUSTER_RABBIT_CPU": "`scripts/cluster.sh`: each RabbitMQ host's CPU quota (`50`)",
+    "CLUSTER_DB_CPU": "`scripts/cluster.sh`: the database host's CPU quota (`100`)",
+    "CLUSTER_WEB_CONCURRENCY": "`scripts/cluster.sh`: gunicorn workers per app host (`2`)",
+    "CLUSTER_WORKER_CONCURRENCY": "`scripts/cluster.sh`: `default` processes per app host (`2`)",
+    "CLUSTER_SH": "`bench/cluster.py`: the cluster script it drives (`scripts/cluster.sh`)",
 }
 
 

@@ -240,6 +240,8 @@ NOT_SETTINGS = {
     "PYTHONUNBUFFERED": "the standalone launcher sets it for its children's log lines",
     "TMPDIR": "the system's temporary folder (start_celery_worker.sh's default metrics folder)",
     "BASH_SOURCE": "bash's own variable (scripts/bootstrap.sh, scripts/services.sh)",
+    "SECONDS": "bash's own variable: seconds since the script started (scripts/cluster.sh)",
+    "PWD": "the shell's own variable: the current folder (scripts/cluster.sh)",
 }
 # os.environ.get/[...]/pop, os.getenv, env.get (a mapping of the environment), _env_int(...)
 PYTHON_READ = re.compile(

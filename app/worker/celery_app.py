@@ -44,6 +44,8 @@ def worker_celery(app: Flask) -> Celery:
     )
     if transport:
         celery_app.conf.broker_transport = transport
+    if celery_config.QUORUM_QUEUES:
+        celery_app.conf.worker_consumer = "app.worker.transport.amqp_consumer:Consumer"
     celery_app.set_default()
     celery_app.steps["worker"].add(HeartbeatStep)
     app.extensions["celery"] = celery_app

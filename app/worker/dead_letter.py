@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from celery import Celery
 
-from celery_config import DEAD_LETTER_QUEUE
+from celery_config import DEAD_LETTER_QUEUE, QUEUE_ARGUMENTS
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def park(celery_app: Celery, records: list[dict], task_name: str, error: BaseException) -> None:
     """Put records on the dead-letter queue (before the failed message is acknowledged)."""
     with celery_app.connection_for_write() as connection:
-        queue = connection.SimpleQueue(DEAD_LETTER_QUEUE)
+        queue = connection.SimpleQueue(DEAD_LETTER_QUEUE, queue_args=QUEUE_ARGUMENTS)
         queue.put(
             {
                 "task": task_name,
@@ -39,7 +39,7 @@ def replay(celery_app: Celery, store: Callable[[list[dict]], int]) -> dict:
     """Store every parked batch; stop at the first failure, leaving it parked."""
     replayed = batches = stored = 0
     with celery_app.connection_for_read() as connection:
-        queue = connection.SimpleQueue(DEAD_LETTER_QUEUE)
+        queue = connection.SimpleQueue(DEAD_LETTER_QUEUE, queue_args=QUEUE_ARGUMENTS)
         try:
             while True:
                 try:
@@ -63,7 +63,7 @@ def replay(celery_app: Celery, store: Callable[[list[dict]], int]) -> dict:
 def parked_count(celery_app: Celery) -> int:
     """Return how many batches wait on the dead-letter queue."""
     with celery_app.connection_for_read() as connection:
-        queue = connection.SimpleQueue(DEAD_LETTER_QUEUE)
+        queue = connection.SimpleQueue(DEAD_LETTER_QUEUE, queue_args=QUEUE_ARGUMENTS)
         try:
             return queue.qsize()
         except connection.channel_errors:  # Redis deletes an empty list: nothing parked

@@ -64,6 +64,9 @@ PRIVATE_NAMES = (
     ("celery.backends.redis:RedisBackend", "_set"),
     ("celery.backends.redis:RedisBackend", "_get_result_meta"),
     ("celery.backends.redis:RedisBackend", "on_task_call"),
+    # worker/transport/amqp_consumer.py: the consumer's steps, minus DelayedDelivery.
+    ("celery.worker.consumer.consumer:Consumer", "Blueprint"),
+    ("celery.worker.consumer.delayed_delivery", "DelayedDelivery"),
 )
 # Attributes an instance sets up in __init__ (checked on live objects by the test).
 PRIVATE_INSTANCE_NAMES = (
