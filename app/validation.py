@@ -1,5 +1,8 @@
 """Validate events against JSON Schema draft 2020-12. No Flask, no database.
 
+`check_event` is the one verdict: ingest answers with it and re-validation recomputes it,
+so the same payload and schema version always get the same status and errors.
+
 Schemas are checked against the meta-schema with the `jsonschema` package (its messages
 are the clearest), and events are validated with `jsonschema-rs`, a compiled validator
 that answers a valid event in a few microseconds and an invalid one, with every error,
@@ -9,7 +12,9 @@ checks that they agree on verdicts and error locations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import islice
 from typing import Any
@@ -21,6 +26,8 @@ from jsonschema.exceptions import SchemaError, ValidationError
 
 # jsonschema-rs names a few error kinds differently from the keyword that failed.
 _KEYWORD_NAMES = {"falseSchema": "false"}
+MAX_EVENT_NAME = 200
+MAX_EVENT_ID = 128
 
 
 class InvalidSchema(ValueError):
@@ -126,7 +133,9 @@ def validate(validator: EventValidator, instance: Any, max_errors: int = 50) -> 
         errors = list(islice(map(_describe_reference, kept), max_errors))
     if not errors:  # the usual case, and a guarantee that an invalid event lists an error
         errors = list(islice(map(_describe, validator.fast.iter_errors(instance)), max_errors))
-    errors.sort(key=lambda e: (e["path"], e["keyword"]))
+    # The message breaks ties: iteration order follows the payload's key order, which a
+    # stored (jsonb) payload does not keep, and a re-check must list the same errors.
+    errors.sort(key=lambda e: (e["path"], e["keyword"], e["message"]))
     return errors
 
 
@@ -173,3 +182,110 @@ def json_pointer(parts: Iterable[Any]) -> str:
 
 def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
+
+
+@dataclass(frozen=True)
+class PlannedEvent:
+    """The schema version an event name is checked against, compiled."""
+
+    version: int
+    validator: EventValidator
+
+
+@dataclass(frozen=True)
+class EventCheck:
+    """An event's verdict and the envelope fields read while reaching it."""
+
+    event_name: str
+    client_event_id: str | None
+    client_ts: str | None
+    schema_version: int | None
+    status: str
+    errors: list[dict]
+
+
+def check_event(event: Any, plan: Mapping[str, PlannedEvent], max_errors: int = 50) -> EventCheck:
+    """Check an event's envelope (eventName, eventId, timestamp) and its name's schema."""
+    errors: list[dict] = []
+    event_name, client_event_id, client_ts = "", None, None
+    if not isinstance(event, dict):
+        errors.append(_error("", "type", "an event must be a JSON object"))
+    else:
+        event_name = _event_name(event, errors)
+        client_event_id = _client_event_id(event, errors)
+        client_ts = _client_timestamp(event, errors)
+    planned = plan.get(event_name) if event_name else None
+    if planned is not None:
+        errors.extend(validate(planned.validator, event, max_errors))
+    if errors:
+        status = "invalid"
+    elif planned is None:
+        status = "unplanned"
+    else:
+        status = "valid"
+    version = planned.version if planned is not None else None
+    return EventCheck(event_name, client_event_id, client_ts, version, status, errors[:max_errors])
+
+
+def _error(path: str, keyword: str, message: str) -> dict:
+    return {"path": path, "keyword": keyword, "message": message}
+
+
+def _event_name(event: dict, errors: list[dict]) -> str:
+    name = event.get("eventName")
+    if name is None:
+        errors.append(_error("/eventName", "required", '"eventName" is a required property'))
+        return ""
+    if not isinstance(name, str) or not name:
+        errors.append(_error("/eventName", "type", "'eventName' must be a non-empty string"))
+        return ""
+    if len(name) > MAX_EVENT_NAME:
+        errors.append(
+            _error("/eventName", "maxLength", f"'eventName' is longer than {MAX_EVENT_NAME}")
+        )
+        return name[:MAX_EVENT_NAME]
+    return name
+
+
+def _client_event_id(event: dict, errors: list[dict]) -> str | None:
+    value = event.get("eventId")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        errors.append(_error("/eventId", "type", "'eventId' must be a string or an integer"))
+        return None
+    value = str(value)
+    if not value or len(value) > MAX_EVENT_ID:
+        errors.append(
+            _error("/eventId", "maxLength", f"'eventId' must have 1 to {MAX_EVENT_ID} characters")
+        )
+        return None
+    return value
+
+
+def _client_timestamp(event: dict, errors: list[dict]) -> str | None:
+    value = event.get("timestamp")
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, int | float):
+            seconds = value / 1000 if value > 1e11 else value  # epoch milliseconds or seconds
+            moment = datetime.fromtimestamp(seconds, UTC)
+        elif isinstance(value, str):
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+        else:
+            raise ValueError
+    except (ValueError, OverflowError, OSError):
+        errors.append(
+            _error(
+                "/timestamp",
+                "format",
+                "'timestamp' must be an ISO 8601 date-time or epoch seconds/milliseconds",
+            )
+        )
+        return None
+    return moment.astimezone(UTC).isoformat()

@@ -7,17 +7,14 @@ It carries the verdict (status, errors, schema version) the client is answered w
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 import uuid_utils
 
 from app.ingest.registry import AppEntry
-from app.validation import validate
-
-MAX_EVENT_NAME = 200
-MAX_EVENT_ID = 128
+from app.validation import check_event
 
 
 def build_record(
@@ -31,38 +28,18 @@ def build_record(
 
     `serialized` is `canonical_json(event)` when the caller already has it.
     """
-    errors: list[dict] = []
-    event_name = ""
-    client_event_id = None
-    client_ts = None
-    schema_version = None
-    if not isinstance(event, dict):
-        errors.append(_error("", "type", "an event must be a JSON object"))
-    else:
-        event_name = _event_name(event, errors)
-        client_event_id = _client_event_id(event, errors)
-        client_ts = _client_timestamp(event, errors)
-    planned = entry.plan.get(event_name) if event_name else None
-    if planned is not None:
-        schema_version = planned.version
-        errors.extend(validate(planned.validator, event, max_errors))
-    if errors:
-        status = "invalid"
-    elif planned is None:
-        status = "unplanned"
-    else:
-        status = "valid"
+    checked = check_event(event, entry.plan, max_errors)
     return {
         "id": new_event_id(),
         "app_id": entry.id,
-        "client_event_id": client_event_id,
-        "event_name": event_name,
+        "client_event_id": checked.client_event_id,
+        "event_name": checked.event_name,
         "payload": event,
         "payload_hash": hashlib.sha256(serialized or canonical_json(event)).hexdigest(),
-        "status": status,
-        "errors": errors[:max_errors],
-        "schema_version": schema_version,
-        "client_ts": client_ts,
+        "status": checked.status,
+        "errors": checked.errors,
+        "schema_version": checked.schema_version,
+        "client_ts": checked.client_ts,
         "received_at": received_at.isoformat(),
     }
 
@@ -91,67 +68,3 @@ def new_event_id() -> str:
 def canonical_json(event: Any) -> bytes:
     """The event as compact JSON with sorted keys: what its payload hash is taken of."""
     return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
-
-
-def _error(path: str, keyword: str, message: str) -> dict:
-    return {"path": path, "keyword": keyword, "message": message}
-
-
-def _event_name(event: dict, errors: list[dict]) -> str:
-    name = event.get("eventName")
-    if name is None:
-        errors.append(_error("/eventName", "required", '"eventName" is a required property'))
-        return ""
-    if not isinstance(name, str) or not name:
-        errors.append(_error("/eventName", "type", "'eventName' must be a non-empty string"))
-        return ""
-    if len(name) > MAX_EVENT_NAME:
-        errors.append(
-            _error("/eventName", "maxLength", f"'eventName' is longer than {MAX_EVENT_NAME}")
-        )
-        return name[:MAX_EVENT_NAME]
-    return name
-
-
-def _client_event_id(event: dict, errors: list[dict]) -> str | None:
-    value = event.get("eventId")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        errors.append(_error("/eventId", "type", "'eventId' must be a string or an integer"))
-        return None
-    value = str(value)
-    if not value or len(value) > MAX_EVENT_ID:
-        errors.append(
-            _error("/eventId", "maxLength", f"'eventId' must have 1 to {MAX_EVENT_ID} characters")
-        )
-        return None
-    return value
-
-
-def _client_timestamp(event: dict, errors: list[dict]) -> str | None:
-    value = event.get("timestamp")
-    if value is None:
-        return None
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        if isinstance(value, int | float):
-            seconds = value / 1000 if value > 1e11 else value  # epoch milliseconds or seconds
-            moment = datetime.fromtimestamp(seconds, UTC)
-        elif isinstance(value, str):
-            moment = datetime.fromisoformat(value)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-        else:
-            raise ValueError
-    except (ValueError, OverflowError, OSError):
-        errors.append(
-            _error(
-                "/timestamp",
-                "format",
-                "'timestamp' must be an ISO 8601 date-time or epoch seconds/milliseconds",
-            )
-        )
-        return None
-    return moment.astimezone(UTC).isoformat()
