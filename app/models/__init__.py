@@ -12,7 +12,7 @@ from app.models.jobs import BackgroundJob, EventRevalidation
 from app.models.rollups import DailyRollup, ErrorGroup, ErrorGroupHour, HourlyRollup
 from app.models.schemas import EventSchema
 from app.models.users import AccountToken, Membership, OneTimeCode, User
-from app.models.workers import WorkerHeartbeat
+from app.models.workers import QueueConsumer, WorkerHeartbeat
 
 __all__ = [
     "AccountToken",
@@ -34,6 +34,7 @@ __all__ = [
     "IngestKey",
     "Membership",
     "OneTimeCode",
+    "QueueConsumer",
     "RegistryState",
     "User",
     "WorkerHeartbeat",
