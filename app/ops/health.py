@@ -1,6 +1,7 @@
 """GET /health: database, broker (with its queues) and the workers seen per queue, each
-bounded in time; a queue that holds messages and has had no consumer for a minute makes
-the status "failing" (app/ops/consumers.py)."""
+bounded in time. The status is "failing" (still 200) when a queue holds messages and has
+had no consumer for a minute (app/ops/consumers.py), or when this code and the database
+are on different migration revisions (app/store/revision.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from app.models import WorkerHeartbeat
 from app.ops.consumers import consumers_last_seen, describe, unconsumed_queues
 from app.ops.degraded import DegradedCounter
 from app.ops.queues import queue_status
+from app.store.revision import revision_status
 from celery_config import WORKER_POOLS
 
 bp = Blueprint("health", __name__)
@@ -40,12 +42,17 @@ def health() -> Response:
     database, broker = results["database"], results["broker"]
     workers = database.pop("workers", {}) if database.get("ok") else {}
     last_seen = database.pop("consumers", {}) if database.get("ok") else {}
+    schema = database.pop("schema", {"ok": None})
     healthy = database["ok"] and broker["ok"]
     queues = _queues(broker, last_seen) if healthy else {"ok": None, "unconsumed": []}
     body = {
-        # "failing": the web takes events, but some will wait until a pool is started.
-        "status": ("ok" if queues["ok"] else "failing") if healthy else "unavailable",
+        # "failing": the web takes events, but some will wait (a pool nobody started, or
+        # code and database on different migration revisions).
+        "status": ("ok" if queues["ok"] and schema["ok"] else "failing")
+        if healthy
+        else "unavailable",
         "database": database,
+        "schema": schema,
         "broker": broker,
         "workers": {queue: workers.get(queue, []) for queue in WORKER_POOLS},
         "queues": queues,
@@ -88,7 +95,12 @@ def _database_and_workers(app: Flask) -> dict:
         if last_seen >= since:
             for queue in beat.queues:
                 workers.setdefault(queue, []).append(beat.hostname)
-    return {"ok": True, "workers": workers, "consumers": consumers_last_seen()}
+    return {
+        "ok": True,
+        "workers": workers,
+        "consumers": consumers_last_seen(),
+        "schema": revision_status(),
+    }
 
 
 def _broker(app: Flask, timeout: float) -> dict:
