@@ -1,6 +1,7 @@
 """Database models, one module per concern."""
 
 from app.models.alerts import (
+    AlertMail,
     AppBackgroundSettings,
     DigestSent,
     NotificationChoice,
@@ -16,6 +17,7 @@ from app.models.workers import QueueConsumer, WorkerHeartbeat
 
 __all__ = [
     "AccountToken",
+    "AlertMail",
     "App",
     "AppBackgroundSettings",
     "BackgroundJob",
