@@ -1,7 +1,9 @@
 """Who gets first-seen violation alerts and digests, and which groups are still to alert.
 
-A group is alerted at most once: `claim_new_groups` sets its `alerted_at` in the UPDATE
-that selects it, so two runs at once cannot both claim it.
+A group is claimed once: `claim_new_groups` sets its `alerted_at` in the UPDATE that
+selects it, so two runs at once cannot both claim it. Its mails and webhook deliveries
+are recorded in that same transaction and queued after the commit, at least once
+(background/alert_outbox.py: the hourly maintenance queues what a failure left behind).
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
+from app.background import alert_outbox
 from app.background.webhooks import add_delivery
-from app.celery_client import celery_client
 from app.extensions import db
 from app.mail import notifications
 from app.models import App, ErrorGroup, Membership, NotificationChoice, User
 from app.models.types import rfc3339
-from celery_config import WEBHOOK_TASK
 
 # Only groups first seen this recently are alerted: a first rollup over months of
 # history (a backfill) must not mail every old group at once. A day, so that a group
@@ -66,9 +67,10 @@ def recipients(app_id: uuid.UUID, kind: str) -> list[str]:
 
 def claim_new_groups(
     app_id: uuid.UUID, now: datetime | None = None
-) -> tuple[list[dict], list[int]]:
+) -> tuple[list[dict], list[int], list[int]]:
     """Mark the app's not yet alerted, recently first seen groups as alerted, and record a
-    webhook delivery for each; commit. Return the groups and the delivery ids."""
+    webhook delivery for each and the alert mail of each opted-in member; commit. Return
+    the groups, the delivery ids and the mail ids."""
     now = now or datetime.now(UTC)
     table = ErrorGroup.__table__
     try:
@@ -97,11 +99,31 @@ def claim_new_groups(
             for group in groups
             if (delivery := add_delivery(app_id, FIRST_SEEN_EVENT, {"group": group}, group["id"]))
         ]
+        mails = _record_mails(app_id, groups) if groups else []
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
-    return groups, deliveries
+    return groups, deliveries, mails
+
+
+def _record_mails(app_id: uuid.UUID, groups: list[dict]) -> list[int]:
+    """Render and record one alert mail per opted-in member (in the claim's transaction)."""
+    app = db.session.get(App, app_id)
+    links = app_links(app_id)
+    shown = with_example_links(app_id, groups)
+    subject = f"{app.name}: {len(groups)} new validation error{'s' if len(groups) > 1 else ''}"
+    context = {
+        "app_name": app.name,
+        "groups": shown,
+        "opt_out_link": links["opt_out_alerts"],
+        **links,
+    }
+    html_body, text_body = notifications.render("violation_alert", context)
+    return [
+        alert_outbox.record_mail(app_id, email, subject, html_body, text_body)
+        for email in recipients(app_id, "alerts")
+    ]
 
 
 def _group_dict(row) -> dict:
@@ -121,37 +143,14 @@ log = logging.getLogger(__name__)
 
 
 def alert_new_groups(app_id: uuid.UUID) -> dict:
-    """Claim the app's new error groups and queue one mail per opted-in member and one
-    webhook POST per group; return what was queued."""
-    groups, deliveries = claim_new_groups(app_id)
+    """Claim the app's new error groups, then queue one mail per opted-in member and one
+    webhook POST per group; return what was queued (the rest is queued by maintenance)."""
+    groups, deliveries, mails = claim_new_groups(app_id)
     if not groups:
         return {"groups": 0, "mails": 0, "webhooks": 0}
-    app = db.session.get(App, app_id)
-    links = app_links(app_id)
-    groups = with_example_links(app_id, groups)
-    mailed = 0
-    for email in recipients(app_id, "alerts"):
-        subject = f"{app.name}: {len(groups)} new validation error{'s' if len(groups) > 1 else ''}"
-        mailed += notifications.send(
-            email,
-            "violation_alert",
-            subject,
-            app_name=app.name,
-            groups=groups,
-            opt_out_link=links["opt_out_alerts"],
-            **links,
-        )
-    for delivery_id in deliveries:
-        queue_webhook(delivery_id)
-    return {"groups": len(groups), "mails": mailed, "webhooks": len(deliveries)}
-
-
-def queue_webhook(delivery_id: int) -> None:
-    """Queue a recorded webhook delivery (the maintenance task requeues it if this fails)."""
-    try:
-        celery_client.app.send_task(WEBHOOK_TASK, args=(delivery_id,))
-    except Exception:
-        log.exception("could not queue webhook delivery %s", delivery_id)
+    mailed = sum(alert_outbox.queue_mail(mail_id) for mail_id in mails)
+    posted = sum(alert_outbox.queue_webhook(delivery_id) for delivery_id in deliveries)
+    return {"groups": len(groups), "mails": mailed, "webhooks": posted}
 
 
 def with_example_links(app_id: uuid.UUID, groups: list[dict]) -> list[dict]:

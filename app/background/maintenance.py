@@ -1,22 +1,17 @@
 """Hourly maintenance: day partitions of `events` (created ahead, expired ones dropped),
-retention app by app, webhook deliveries that were never queued, expired export files."""
+retention app by app, alert mails and webhook deliveries whose queueing or retry chain
+was lost (background/alert_outbox.py), expired export files."""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from sqlalchemy import select
-
-from app.background import exports, retention
-from app.background.alerts import queue_webhook
+from app.background import alert_outbox, exports, retention
 from app.extensions import db
-from app.models import WebhookDelivery
 from app.store import partitions
 
 log = logging.getLogger(__name__)
-# A delivery still pending with no attempt after this long lost its queued message.
-STALE_DELIVERY = timedelta(minutes=10)
 
 
 def maintain(batch_rows: int, now: datetime | None = None) -> dict:
@@ -37,22 +32,10 @@ def maintain(batch_rows: int, now: datetime | None = None) -> dict:
             continue
         if removed:
             deleted[str(app_id)] = removed
-    stale = list(
-        db.session.scalars(
-            select(WebhookDelivery.id).where(
-                WebhookDelivery.status == "pending",
-                WebhookDelivery.attempts == 0,
-                WebhookDelivery.created_at < datetime.now(UTC) - STALE_DELIVERY,
-            )
-        )
-    )
-    db.session.rollback()
-    for delivery_id in stale:
-        queue_webhook(delivery_id)
     return {
         **changed,
         "deleted": deleted,
-        "requeued_deliveries": len(stale),
+        **alert_outbox.requeue_lost(max(now, datetime.now(UTC))),
         "expired_exports": exports.remove_expired_exports(),
     }
 

@@ -2,6 +2,9 @@
 version, in chunks: each chunk updates the events, keeps their previous verdict, and moves
 the per-minute counters and rollups by the difference in one transaction, so a
 cancelled or failed run leaves every event fully old or fully new and counters equal rows.
+
+The verdict is `check_event`'s, the function ingest answers with, so an event keeps the
+verdict ingest gave it when re-validated against its own version.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from app.models import BackgroundJob, Event, EventRevalidation, EventSchema
 from app.models.types import as_utc
 from app.store.locks import lock_for_transaction
 from app.store.rollups.deltas import VerdictChanges
-from app.validation import compile_validator, validate
+from app.validation import PlannedEvent, check_event, compile_validator
 
 
 def start_revalidation(
@@ -56,7 +59,8 @@ def run_revalidation(job_id: uuid.UUID, chunk_rows: int, max_errors: int = 50) -
     app_id, params = job.app_id, dict(job.params)
     since, until = (datetime.fromisoformat(params[k]) for k in ("since", "until"))
     schema = _schema(app_id, params["event_name"], params["schema_version"])
-    validator = compile_validator(schema.schema)
+    # The same plan ingest would hold for this name: the verdict is ingest's own.
+    plan = {params["event_name"]: PlannedEvent(schema.version, compile_validator(schema.schema))}
     after: tuple | None = None
     processed = changed = 0
     while True:
@@ -74,9 +78,7 @@ def run_revalidation(job_id: uuid.UUID, chunk_rows: int, max_errors: int = 50) -
             if not rows:
                 db.session.rollback()
                 break
-            chunk_changed = _apply(
-                app_id, params["event_name"], rows, schema.version, validator, max_errors, job_id
-            )
+            chunk_changed = _apply(app_id, params["event_name"], rows, plan, max_errors, job_id)
             processed, changed = processed + len(rows), changed + chunk_changed
             db.session.execute(
                 update(BackgroundJob)
@@ -131,17 +133,20 @@ def _next_chunk(app_id, event_name, since, until, after, chunk_rows) -> list:
     return db.session.execute(query).all()
 
 
-def _apply(app_id, event_name, rows, version: int, validator, max_errors: int, job_id) -> int:
-    """Update the changed events, their previous verdicts, counters and rollups."""
+def _apply(app_id, event_name, rows, plan: dict, max_errors: int, job_id) -> int:
+    """Update the changed events, their previous verdicts, counters and rollups; return
+    how many events changed status (a new version or new errors alone do not count)."""
     now = datetime.now(UTC)
     updates, previous = [], []
     changes = VerdictChanges(app_id, event_name)
+    status_changes = 0
     for row in rows:
-        errors = validate(validator, row.payload, max_errors)
-        status = "invalid" if errors else "valid"
+        checked = check_event(row.payload, plan, max_errors)
+        status, errors, version = checked.status, checked.errors, checked.schema_version
         old = (row.status, row.errors, row.schema_version)
         if (status, errors, version) == old:
             continue
+        status_changes += status != row.status
         updates.append(
             {"id": row.id, "status": status, "errors": errors, "schema_version": version}
         )
@@ -165,7 +170,7 @@ def _apply(app_id, event_name, rows, version: int, validator, max_errors: int, j
         db.session.execute(update(Event), updates)
         _keep_previous(previous)
     changes.apply()
-    return len(updates)
+    return status_changes
 
 
 # One statement each for a chunk's events and previous verdicts (psycopg2's executemany

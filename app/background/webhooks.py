@@ -12,7 +12,7 @@ import ipaddress
 import secrets
 import socket
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import orjson
@@ -23,6 +23,8 @@ from app.models import AppBackgroundSettings, WebhookDelivery
 from app.models.alerts import DEFAULT_RETENTION_DAYS
 
 SIGNATURE_HEADER = "X-LVD-Signature"
+# A queued delivery's first attempt starts within this, or the maintenance requeues it.
+FIRST_ATTEMPT_LEASE = timedelta(minutes=10)
 SECRET_PREFIX = "whsec_"
 
 
@@ -117,6 +119,9 @@ def add_delivery(
         body=body,
         status="pending",
         attempts=0,
+        # Its one retry chain, alive while the lease lasts (background/alert_outbox.py).
+        chain=secrets.token_hex(16),
+        lease_until=datetime.now(UTC) + FIRST_ATTEMPT_LEASE,
     )
     db.session.add(delivery)
     db.session.flush()

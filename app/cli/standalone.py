@@ -88,7 +88,9 @@ def prepare_database(instance: Path) -> dict:
             key = saved["ingest_key"]
         else:
             key = catalog.rotate_key(demo_app)
-        catalog.set_schema(demo_app, "user_login", DEMO_SCHEMA)
+        # Seed the demo schema once: a restart must never save it over a user's own version.
+        if catalog.latest_schema(demo_app.id, "user_login") is None:
+            catalog.set_schema(demo_app, "user_login", DEMO_SCHEMA)
         seed_if_empty(demo_app)  # a first look at the dashboard shows events, not empty pages
         password = ensure_demo_developer(demo_app, saved.get("password"))
         demo = {

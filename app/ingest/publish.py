@@ -116,7 +116,11 @@ class StoreInline:
         if stored:
             live_marks.record_stored(self.celery_app.backend, records)
         result = {"received": len(records), "stored": stored, "duplicates": len(records) - stored}
+        backend = self.celery_app.backend
         try:
-            self.celery_app.backend.store_result(task_id, result, states.SUCCESS)
+            if hasattr(backend, "store_results"):  # a storage result: one SET, unpublished
+                backend.store_results([(task_id, result)], states.SUCCESS)
+            else:
+                backend.store_result(task_id, result, states.SUCCESS)
         except Exception as exc:  # the events are stored; only GET /api/tasks misses them
             log.warning("inline mode: result of %s not recorded: %r", task_id, exc)

@@ -1,23 +1,22 @@
 """Turn an accepted event into the storage record the workers write.
 
 A record is a JSON-safe dict: it crosses the broker as is and `store.events` writes it.
-It carries the verdict (status, errors, schema version) the client is answered with.
+It carries the verdict (status, errors, schema version) the client is answered with,
+`check_event`'s: the same function re-validation and the impact preview use.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 import uuid_utils
 
 from app.ingest.registry import AppEntry
-from app.validation import validate
-
-MAX_EVENT_NAME = 200
-MAX_EVENT_ID = 128
+from app.validation import check_event
+from app.validation.envelopes import Envelope, ours
 
 
 def build_record(
@@ -26,74 +25,25 @@ def build_record(
     received_at: datetime,
     max_errors: int = 50,
     serialized: bytes | None = None,
+    envelope: Envelope = ours,
 ) -> dict:
     """Validate one event and return the record that storage will write.
 
-    `serialized` is `canonical_json(event)` when the caller already has it.
+    `serialized` is `canonical_json(event)` when the caller already has it; `envelope`
+    reads the event's name, client id and time the way its wire format writes them.
     """
-    errors: list[dict] = []
-    event_name = ""
-    client_event_id = None
-    client_ts = None
-    if not isinstance(event, dict):
-        errors.append(_error("", "type", "an event must be a JSON object"))
-    else:
-        event_name = _event_name(event, errors)
-        client_event_id = client_event_id_of(event, "eventId", errors)
-        client_ts = _client_timestamp(event, errors)
-    return make_record(
-        entry,
-        event,
-        event_name,
-        errors,
-        received_at,
-        client_event_id=client_event_id,
-        client_ts=client_ts,
-        max_errors=max_errors,
-        serialized=serialized,
-    )
-
-
-def make_record(
-    entry: AppEntry,
-    payload: Any,
-    event_name: str,
-    errors: list[dict],
-    received_at: datetime,
-    *,
-    client_event_id: str | None = None,
-    client_ts: str | None = None,
-    max_errors: int = 50,
-    serialized: bytes | None = None,
-) -> dict:
-    """Validate `payload` against the schema of `event_name` and return its record.
-
-    `errors` are the faults the caller already found in the event's envelope; any makes
-    the event invalid. Other wire formats (app/ingest/segment) read the name, client id
-    and client time from their own fields and build their records here.
-    """
-    schema_version = None
-    planned = entry.plan.get(event_name) if event_name else None
-    if planned is not None:
-        schema_version = planned.version
-        errors.extend(validate(planned.validator, payload, max_errors))
-    if errors:
-        status = "invalid"
-    elif planned is None:
-        status = "unplanned"
-    else:
-        status = "valid"
+    checked = check_event(event, entry.plan, max_errors, envelope, received_at)
     return {
         "id": new_event_id(),
         "app_id": entry.id,
-        "client_event_id": client_event_id,
-        "event_name": event_name,
-        "payload": payload,
-        "payload_hash": hashlib.sha256(serialized or canonical_json(payload)).hexdigest(),
-        "status": status,
-        "errors": errors[:max_errors],
-        "schema_version": schema_version,
-        "client_ts": client_ts,
+        "client_event_id": checked.client_event_id,
+        "event_name": checked.event_name,
+        "payload": event,
+        "payload_hash": hashlib.sha256(serialized or canonical_json(event)).hexdigest(),
+        "status": checked.status,
+        "errors": checked.errors,
+        "schema_version": checked.schema_version,
+        "client_ts": checked.client_ts,
         "received_at": received_at.isoformat(),
     }
 
@@ -122,85 +72,3 @@ def new_event_id() -> str:
 def canonical_json(event: Any) -> bytes:
     """The event as compact JSON with sorted keys: what its payload hash is taken of."""
     return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
-
-
-def _error(path: str, keyword: str, message: str) -> dict:
-    return {"path": path, "keyword": keyword, "message": message}
-
-
-def _event_name(event: dict, errors: list[dict]) -> str:
-    name = event.get("eventName")
-    if name is None:
-        errors.append(_error("/eventName", "required", '"eventName" is a required property'))
-        return ""
-    if not isinstance(name, str) or not name:
-        errors.append(_error("/eventName", "type", "'eventName' must be a non-empty string"))
-        return ""
-    if len(name) > MAX_EVENT_NAME:
-        errors.append(
-            _error("/eventName", "maxLength", f"'eventName' is longer than {MAX_EVENT_NAME}")
-        )
-        return name[:MAX_EVENT_NAME]
-    return name
-
-
-def client_event_id_of(event: dict, field_name: str, errors: list[dict]) -> str | None:
-    """The client's id of the event in `field_name` (eventId, Segment's messageId): what
-    makes a retried event stored once per app; a fault is added to `errors`."""
-    value = event.get(field_name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        errors.append(
-            _error(f"/{field_name}", "type", f"'{field_name}' must be a string or an integer")
-        )
-        return None
-    value = str(value)
-    if not value or len(value) > MAX_EVENT_ID:
-        errors.append(
-            _error(
-                f"/{field_name}",
-                "maxLength",
-                f"'{field_name}' must have 1 to {MAX_EVENT_ID} characters",
-            )
-        )
-        return None
-    return value
-
-
-def _client_timestamp(event: dict, errors: list[dict]) -> str | None:
-    value = event.get("timestamp")
-    if value is None:
-        return None
-    try:
-        moment = parse_client_time(value)
-    except ValueError:
-        errors.append(
-            _error(
-                "/timestamp",
-                "format",
-                "'timestamp' must be an ISO 8601 date-time or epoch seconds/milliseconds",
-            )
-        )
-        return None
-    return moment.isoformat()
-
-
-def parse_client_time(value: object) -> datetime:
-    """A client's time (ISO 8601, or epoch seconds or milliseconds) in UTC; ValueError if
-    it is none of those."""
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        if isinstance(value, int | float):
-            seconds = value / 1000 if value > 1e11 else value  # epoch milliseconds or seconds
-            moment = datetime.fromtimestamp(seconds, UTC)
-        elif isinstance(value, str):
-            moment = datetime.fromisoformat(value)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-        else:
-            raise ValueError
-    except (ValueError, OverflowError, OSError):
-        raise ValueError(f"not a client time: {value!r}") from None
-    return moment.astimezone(UTC)

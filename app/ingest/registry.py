@@ -22,7 +22,7 @@ from app.extensions import PerApp, db
 from app.models import App, IngestKey, RegistryState
 from app.store.catalog import latest_schemas
 from app.store.keys import hash_key, key_matches
-from app.validation import EventValidator, compile_validator
+from app.validation import EventValidator, PlannedEvent, compile_validator
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +37,6 @@ def wall_clock() -> float:
 
 class RegistryUnavailable(RuntimeError):
     """Nothing has been loaded yet and the database cannot be reached."""
-
-
-@dataclass(frozen=True)
-class PlannedEvent:
-    version: int
-    validator: EventValidator
 
 
 @dataclass

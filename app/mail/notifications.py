@@ -37,9 +37,22 @@ def send_bulk(to: str, template: str, subject: str, **context) -> bool:
 
 def _queue_mail(queue: str, to: str, template: str, subject: str, context: dict) -> bool:
     """Render a template pair and queue it for `to` on `queue`."""
+    html_body, text_body = render(template, context)
+    return queue_rendered(queue, to, subject, html_body, text_body, template)
+
+
+def render(template: str, context: dict) -> tuple[str, str]:
+    """The HTML and text bodies of a template pair."""
     context = {"product": PRODUCT, "public_url": current_app.config["PUBLIC_URL"], **context}
     html_body = render_template(f"emails/{template}.html", **context)
     text_body = render_template(f"emails/{template}.txt", **context)
+    return html_body, text_body
+
+
+def queue_rendered(
+    queue: str, to: str, subject: str, html_body: str, text_body: str, template: str = "mail"
+) -> bool:
+    """Queue a rendered mail on `queue`; return False if it could not be queued."""
     if not current_app.config.get("CELERY_ENABLED", True):
         return _deliver_inline(to, subject, html_body, text_body)
     try:

@@ -1,6 +1,7 @@
 """Database models, one module per concern."""
 
 from app.models.alerts import (
+    AlertMail,
     AppBackgroundSettings,
     DigestSent,
     NotificationChoice,
@@ -12,10 +13,11 @@ from app.models.jobs import BackgroundJob, EventRevalidation
 from app.models.rollups import DailyRollup, ErrorGroup, ErrorGroupHour, HourlyRollup
 from app.models.schemas import EventSchema
 from app.models.users import AccountToken, Membership, OneTimeCode, User
-from app.models.workers import WorkerHeartbeat
+from app.models.workers import QueueConsumer, WorkerHeartbeat
 
 __all__ = [
     "AccountToken",
+    "AlertMail",
     "App",
     "AppBackgroundSettings",
     "BackgroundJob",
@@ -34,6 +36,7 @@ __all__ = [
     "IngestKey",
     "Membership",
     "OneTimeCode",
+    "QueueConsumer",
     "RegistryState",
     "User",
     "WorkerHeartbeat",

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -80,6 +81,10 @@ class WebhookDelivery(db.Model):
     error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The retry chain whose messages may attempt it, and until when that chain counts as
+    # alive (each attempt moves it past its next retry); see background/alert_outbox.py.
+    chain: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class DigestSent(db.Model):
@@ -92,3 +97,26 @@ class DigestSent(db.Model):
     )
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AlertMail(db.Model):
+    """An alert mail recorded with the claim of its groups, queued after the commit."""
+
+    __tablename__ = "alert_mails"
+    __table_args__ = (
+        Index(
+            "ix_alert_mails_unqueued",
+            "created_at",
+            postgresql_where=text("queued_at IS NULL"),
+            sqlite_where=text("queued_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("apps.id", ondelete="CASCADE"))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    html_body: Mapped[str] = mapped_column(Text)
+    text_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,5 +1,7 @@
 """GET /health: database, broker (with its queues) and the workers seen per queue, each
-bounded in time."""
+bounded in time. The status is "failing" (still 200) when a queue holds messages and has
+had no consumer for a minute (app/ops/consumers.py), or when this code and the database
+are on different migration revisions (app/store/revision.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import WorkerHeartbeat
+from app.ops.consumers import consumers_last_seen, describe, unconsumed_queues
 from app.ops.degraded import DegradedCounter
 from app.ops.queues import queue_status
+from app.store.revision import revision_status
 from celery_config import WORKER_POOLS
 
 bp = Blueprint("health", __name__)
@@ -35,19 +39,37 @@ def health() -> Response:
     # One deadline for all checks, so the answer never waits longer than `timeout`.
     deadline = time.monotonic() + timeout
     results = {name: _outcome(future, deadline, timeout) for name, future in futures.items()}
-    database = results["database"]
+    database, broker = results["database"], results["broker"]
     workers = database.pop("workers", {}) if database.get("ok") else {}
-    healthy = database["ok"] and results["broker"]["ok"]
+    last_seen = database.pop("consumers", {}) if database.get("ok") else {}
+    schema = database.pop("schema", {"ok": None})
+    healthy = database["ok"] and broker["ok"]
+    queues = _queues(broker, last_seen) if healthy else {"ok": None, "unconsumed": []}
     body = {
-        "status": "ok" if healthy else "unavailable",
+        # "failing": the web takes events, but some will wait (a pool nobody started, or
+        # code and database on different migration revisions).
+        "status": ("ok" if queues["ok"] and schema["ok"] else "failing")
+        if healthy
+        else "unavailable",
         "database": database,
-        "broker": results["broker"],
+        "schema": schema,
+        "broker": broker,
         "workers": {queue: workers.get(queue, []) for queue in WORKER_POOLS},
+        "queues": queues,
         "degraded_writes_this_process": DegradedCounter.count,
     }
     response = jsonify(body)
+    # Only what stops the web tier answers 503: a load balancer must not take a web
+    # process out of rotation because a worker pool is missing.
     response.status_code = 200 if healthy else 503
     return response
+
+
+def _queues(broker: dict, last_seen: dict) -> dict:
+    unconsumed = unconsumed_queues(broker.get("depths") or {}, last_seen)
+    for found in unconsumed:
+        found["problem"] = describe(found)
+    return {"ok": not unconsumed, "unconsumed": unconsumed}
 
 
 def _outcome(future, deadline: float, timeout: float) -> dict:
@@ -73,7 +95,12 @@ def _database_and_workers(app: Flask) -> dict:
         if last_seen >= since:
             for queue in beat.queues:
                 workers.setdefault(queue, []).append(beat.hostname)
-    return {"ok": True, "workers": workers}
+    return {
+        "ok": True,
+        "workers": workers,
+        "consumers": consumers_last_seen(),
+        "schema": revision_status(),
+    }
 
 
 def _broker(app: Flask, timeout: float) -> dict:

@@ -38,7 +38,9 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from app.ops.consumers import consumers_last_seen, start_command, unconsumed_queues
 from app.ops.queues import queue_status
+from celery_config import WORKER_POOLS
 
 log = logging.getLogger(__name__)
 disable_created_metrics()  # no *_created series: they double every counter for nothing
@@ -343,6 +345,7 @@ class BrokerCollector:
             "Batches parked after their retries ran out",
             status.dead_letter,
         )
+        yield from _unconsumed_gauge(status.depths)
         if status.set_aside is not None:
             set_aside = GaugeMetricFamily(
                 "lvd_set_aside_messages",
@@ -352,6 +355,25 @@ class BrokerCollector:
             for queue, count in status.set_aside.items():
                 set_aside.add_metric([queue], count)
             yield set_aside
+
+
+def _unconsumed_gauge(depths: dict) -> Iterator[Metric]:
+    """1 for a queue that holds messages and has had no consumer for a minute, else 0."""
+    try:
+        last_seen = consumers_last_seen()
+    except Exception as exc:  # a scrape must still answer when the database is down
+        log.warning("metrics: queue consumers unreadable: %r", exc)
+        return
+    failing = {found["queue"]: found for found in unconsumed_queues(depths, last_seen)}
+    gauge = GaugeMetricFamily(
+        "lvd_queue_without_consumer",
+        "1 when the queue holds messages and has had no consumer for a minute; "
+        "`command` starts its pool",
+        labels=["queue", "command"],
+    )
+    for pool, (queue, _concurrency, _env) in WORKER_POOLS.items():
+        gauge.add_metric([queue, start_command(pool)], 1 if queue in failing else 0)
+    yield gauge
 
 
 def _optional_gauge(name: str, documentation: str, value: float | None) -> Iterator[Metric]:

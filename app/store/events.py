@@ -30,6 +30,7 @@ from sqlalchemy.dialects import sqlite
 
 from app.extensions import db
 from app.models import Event, EventCount
+from app.store.revision import ensure_code_matches_database
 
 CHUNK_ROWS = 500
 COPY_COLUMNS = (
@@ -100,6 +101,7 @@ class AlreadyStored(Exception):
 
 def store_all_new(records: list[dict]) -> None:
     """Store records none of which is stored yet, in one transaction, or raise AlreadyStored."""
+    ensure_code_matches_database()
     dialect = db.session.get_bind().dialect.name
     try:
         if dialect == "postgresql":
@@ -118,7 +120,9 @@ def store_events(records: list[dict]) -> int:
 
     Idempotent: a record's server id, and a client `eventId` within an app, are unique,
     so a redelivered message or a client retry inserts nothing and counts nothing.
+    Raise RevisionMismatch while the database is not at this code's migration revision.
     """
+    ensure_code_matches_database()
     stored = _store_new_ones(records)
     events_written.send(stored)
     return stored

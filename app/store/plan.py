@@ -1,7 +1,10 @@
 """The tracking plan's read side: versions, diffs, try-it, inference and impact preview.
 
 Nothing here writes: saving goes through `catalog.set_schema`, which makes a new,
-immutable version.
+immutable version. Inference and impact read stored payloads under a byte budget
+(`recent_payloads`): before it, 5,000 payloads of 32 KB took 15.8 s and 1.5 GB in one web
+process; now at most PAYLOAD_BYTE_BUDGET of payload text is read per request, a chunk
+at a time, and the answer says how many examples fitted.
 """
 
 from __future__ import annotations
@@ -10,19 +13,31 @@ import difflib
 import json
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 
 from genson import SchemaBuilder
-from sqlalchemy import select
+from sqlalchemy import Text, cast, func, select
 
 from app.extensions import db
-from app.models import EventSchema
+from app.models import Event, EventSchema
 from app.models.types import rfc3339
-from app.store.reads.events import recent_of_name
-from app.validation import InvalidSchema, check_schema, compile_validator, validate
+from app.validation import (
+    InvalidSchema,
+    PlannedEvent,
+    check_event,
+    check_schema,
+    compile_validator,
+    validate,
+)
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 IMPACT_EVENTS = 1000
 INFER_EVENTS = 200
+# Payload text one inference or impact request may read: about 0.5 s of decoding and
+# validation in a web process, and a bounded share of its memory whatever the sample.
+PAYLOAD_BYTE_BUDGET = 16 * 1024 * 1024
+# Rows decoded at a time: only one chunk of payloads is held at once.
+PAYLOAD_CHUNK_ROWS = 50
 
 
 def versions(app_id: uuid.UUID, event_name: str) -> list[EventSchema]:
@@ -79,41 +94,132 @@ def try_payload(schema: object, payload: object) -> list[dict]:
     return validate(compile_validator(schema), payload)
 
 
-def infer(app_id: uuid.UUID, event_name: str, sample: int = INFER_EVENTS) -> dict:
+class PayloadSample:
+    """The newest stored payloads of one event name, newest first, while their text fits
+    the byte budget; counts what it read (`examples`, `bytes_read`, `cut_by_budget`)."""
+
+    def __init__(self, app_id: uuid.UUID, event_name: str, limit: int, byte_budget: int) -> None:
+        self.app_id, self.event_name = app_id, event_name
+        self.limit, self.byte_budget = limit, byte_budget
+        self.examples = self.bytes_read = 0
+        self.cut_by_budget = False
+
+    def __iter__(self) -> Iterator[object]:
+        size = _text_size(Event.payload)
+        newest = (
+            select(Event.id, Event.payload, size.label("size"))
+            .where(Event.app_id == self.app_id, Event.event_name == self.event_name)
+            .order_by(Event.id.desc())
+            .limit(self.limit)
+            .subquery()
+        )
+        # The sizes are summed in the database, so rows past the budget never leave it.
+        running = func.sum(newest.c.size).over(order_by=newest.c.id.desc())
+        sized = select(newest.c.payload, newest.c.size, running.label("running")).subquery()
+        query = (
+            select(sized.c.payload, sized.c.size, sized.c.running)
+            .where(sized.c.running <= self.byte_budget)
+            .order_by(sized.c.running)
+        )
+        rows = db.session.execute(query.execution_options(yield_per=PAYLOAD_CHUNK_ROWS))
+        for payload, payload_size, _running in rows:
+            self.examples += 1
+            self.bytes_read += int(payload_size or 0)
+            yield payload
+        if self.examples < self.limit:
+            self.cut_by_budget = self.examples < self._stored(self.examples + 1)
+
+    def _stored(self, at_most: int) -> int:
+        return db.session.scalar(
+            select(func.count()).select_from(
+                select(Event.id)
+                .where(Event.app_id == self.app_id, Event.event_name == self.event_name)
+                .limit(at_most)
+                .subquery()
+            )
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "examples_read": self.examples,
+            "payload_bytes_read": self.bytes_read,
+            "cut_by_byte_budget": self.cut_by_budget,
+        }
+
+
+def _text_size(column):
+    """The payload's size as text, in bytes, computed by the database."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.octet_length(cast(column, Text))
+    return func.length(cast(column, Text))  # SQLite keeps JSON as text
+
+
+def recent_payloads(
+    app_id: uuid.UUID, event_name: str, limit: int, byte_budget: int = PAYLOAD_BYTE_BUDGET
+) -> PayloadSample:
+    """The newest `limit` payloads of one name, cut where their text passes `byte_budget`."""
+    return PayloadSample(app_id, event_name, limit, byte_budget)
+
+
+def infer(
+    app_id: uuid.UUID,
+    event_name: str,
+    sample: int = INFER_EVENTS,
+    byte_budget: int = PAYLOAD_BYTE_BUDGET,
+) -> dict:
     """Return a draft schema merged from the newest stored payloads of one event name."""
     builder = SchemaBuilder(schema_uri=DRAFT_2020_12)
-    events = recent_of_name(app_id, event_name, sample)
-    for event in events:
-        builder.add_object(event.payload)
-    schema = builder.to_schema() if events else {"$schema": DRAFT_2020_12, "type": "object"}
-    return {"event_name": event_name, "examples_read": len(events), "schema": schema}
+    payloads = recent_payloads(app_id, event_name, sample, byte_budget)
+    for payload in payloads:
+        builder.add_object(payload)
+    schema = (
+        builder.to_schema() if payloads.examples else {"$schema": DRAFT_2020_12, "type": "object"}
+    )
+    return {"event_name": event_name, **payloads.as_dict(), "schema": schema}
 
 
-def impact(app_id: uuid.UUID, event_name: str, schema: object, sample: int = IMPACT_EVENTS) -> dict:
+def impact(
+    app_id: uuid.UUID,
+    event_name: str,
+    schema: object,
+    sample: int = IMPACT_EVENTS,
+    byte_budget: int = PAYLOAD_BYTE_BUDGET,
+) -> dict:
     """Replay the newest stored events of one name against a draft: pass, fail, top errors."""
     check_schema(schema)
-    validator = compile_validator(schema)
-    events = recent_of_name(app_id, event_name, sample)
+    # Ingest's own verdict (envelope checks too), with the draft as the name's schema.
+    draft_plan = {event_name: PlannedEvent(0, compile_validator(schema))}
+    payloads = recent_payloads(app_id, event_name, sample, byte_budget)
     failing = 0
     groups: Counter[tuple[str, str]] = Counter()
-    for event in events:
-        errors = validate(validator, event.payload)
+    for payload in payloads:
+        errors = check_event(payload, draft_plan).errors
         if errors:
             failing += 1
             groups.update({(error["path"], error["keyword"]) for error in errors})
     return {
         "event_name": event_name,
-        "replayed": len(events),
-        "would_pass": len(events) - failing,
+        "replayed": payloads.examples,
+        "would_pass": payloads.examples - failing,
         "would_fail": failing,
         "top_errors": [
             {"path": path, "keyword": keyword, "events": count}
             for (path, keyword), count in groups.most_common(10)
         ],
+        **payloads.as_dict(),
     }
 
 
-__all__ = ["InvalidSchema", "diff", "impact", "infer", "try_payload", "versions", "version"]
+__all__ = [
+    "InvalidSchema",
+    "diff",
+    "impact",
+    "infer",
+    "recent_payloads",
+    "try_payload",
+    "versions",
+    "version",
+]
 
 
 def split_unplanned(unplanned: list[dict], planned_names: set[str]) -> tuple[list, list]:

@@ -187,3 +187,29 @@ def test_the_demo_app_starts_with_minutes_of_mixed_events_and_the_banner_names_t
     assert set(statuses) == {"valid", "invalid", "unplanned"}, statuses
     assert sum(statuses.values()) >= 300 and counted >= 300
     assert minutes >= 5  # a few minutes of history: the chart has a shape
+
+
+def test_a_restart_keeps_the_users_edit_of_the_demo_schema(tmp_path):
+    """The demo schema is seeded once: a v2 the user saved stays the newest after a restart."""
+    env = {k: v for k, v in os.environ.items() if k not in SERVER_SETTINGS}
+    env["INSTANCE_PATH"] = str(tmp_path)
+    prepare = "from app.cli.standalone import prepare_database as p; from pathlib import Path; "
+    prepare += f"p(Path({str(tmp_path)!r}))"
+    edit = (
+        "from app import create_app; from app.models import App; from app.store import catalog\n"
+        "with create_app().app_context():\n"
+        "    s = dict(catalog.latest_schema(App.lookup('demo').id, 'user_login').schema)\n"
+        "    s['required'] = ['eventName', 'userId', 'method']\n"
+        "    catalog.set_schema(App.lookup('demo'), 'user_login', s)\n"
+    )
+    for code in (prepare, edit, prepare):
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, check=True, timeout=120
+        )
+    with sqlite3.connect(tmp_path / "lvd.sqlite3") as conn:
+        versions = conn.execute(
+            "SELECT version, schema FROM event_schemas WHERE event_name = 'user_login' "
+            "ORDER BY version"
+        ).fetchall()
+    assert [version for version, _ in versions] == [1, 2]
+    assert json.loads(versions[-1][1])["required"] == ["eventName", "userId", "method"]

@@ -72,5 +72,5 @@ def test_the_export_job_row_on_the_page_names_its_status_filter(app, team):
         from app.extensions import db
 
         db.session.commit()
-    html = page(team["owner"].get(f"/apps/{team['app_id']}/live"))
+    html = page(team["owner"].get(f"/apps/{team['app_id']}/export"))
     assert "all event names, invalid only, as CSV" in html

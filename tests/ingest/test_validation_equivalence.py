@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from app.cli.standalone import DEMO_SCHEMA
-from app.validation import (
+from app.validation.schemas import (
     compile_validator,
     float_rounding_only,
     json_pointer,

@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.background import jobs, revalidation
 from app.extensions import db
@@ -108,6 +108,10 @@ def test_revalidating_10000_events_equals_a_direct_recomputation(app, make_track
                 assert before["previous_errors"] == record["errors"]
                 assert before["previous_schema_version"] == 1
         assert turned_valid > 2000
+        # Only status changes count: every event took version 2, but the job reports those
+        # whose verdict flipped.
+        assert outcome["changed"] == turned_valid
+        assert db.session.get(BackgroundJob, job.id).changed == turned_valid
         assert {e.schema_version for e in stored.values() if e.event_name == "other"} == {None}
         _assert_consistent(app_id)
 
@@ -131,7 +135,14 @@ def test_a_cancelled_run_leaves_each_event_fully_old_or_fully_new(
     with app.app_context():
         jobs.request_cancel(db.session.get(BackgroundJob, job_id))
     app.extensions["celery"].control.revoke(result.id)
-    wait_for(result.ready, timeout=60)
+
+    def job_ended():
+        with app.app_context():
+            return db.session.get(BackgroundJob, job_id).status != "running"
+
+    # The job's own state, not the task's: a revoked task's result can read as ready
+    # before its current chunk commits and the job records the cancellation.
+    wait_for(job_ended, timeout=60)
 
     with app.app_context():
         finished = db.session.get(BackgroundJob, job_id)
@@ -160,6 +171,58 @@ def test_a_cancelled_run_leaves_each_event_fully_old_or_fully_new(
                 )
         assert new == finished.processed
         _assert_consistent(app_id)
+
+
+def test_revalidating_against_the_events_own_version_gives_ingests_verdict(
+    app, client, make_tracked_app, default_worker
+):
+    """An event invalid for its envelope (a bad timestamp) stays invalid, with the same
+    errors, when re-validated against the version it was checked with; the counters stay."""
+    target = make_tracked_app({"user_login": USER_LOGIN_SCHEMA})
+    payloads = [
+        {"eventName": "user_login", "userId": 7, "timestamp": "yesterday-ish"},
+        {"eventName": "user_login", "userId": 8, "eventId": ""},
+        {"eventName": "user_login", "userId": "x", "timestamp": True, "method": "fax"},
+        {"eventName": "user_login", "userId": 9},
+    ]
+
+    def post(payload: dict) -> dict:
+        response = client.post(
+            f"/api/logs/{target['id']}", json=payload, headers={"X-API-Key": target["key"]}
+        )
+        assert response.status_code == 202, response.get_data(as_text=True)
+        return response.get_json()
+
+    answers = [post(payload) for payload in payloads]
+    assert [a["status"] for a in answers] == ["invalid", "invalid", "invalid", "valid"]
+    app_id = uuid.UUID(target["id"])
+
+    def stored():
+        with app.app_context():
+            rows = db.session.scalars(select(Event).where(Event.app_id == app_id)).all()
+            return len(rows) == len(payloads) and rows
+
+    wait_for(stored, timeout=60)
+    with app.app_context():
+        before = {str(e.id): (e.status, e.errors, e.schema_version) for e in stored()}
+        job = revalidation.start_revalidation(
+            app_id, "user_login", NOW - timedelta(hours=1), datetime.now(UTC), 1
+        )
+        outcome = revalidation.run_revalidation(job.id, chunk_rows=100)
+        assert (outcome["processed"], outcome["changed"]) == (4, 0)
+        db.session.expire_all()
+        after = {str(e.id): (e.status, e.errors, e.schema_version) for e in stored()}
+        assert after == before
+        for answer in answers:
+            assert after[answer["event_id"]][:2] == (answer["status"], answer["errors"])
+        assert counters_equal_rows(target["id"])
+        counts = db.session.execute(
+            select(Event.status, func.count()).where(Event.app_id == app_id).group_by(Event.status)
+        ).all()
+        assert dict(counts) == {"invalid": 3, "valid": 1}
+    # And posting the same payload again still gives the verdict the stored event keeps.
+    again = post(payloads[0])
+    assert (again["status"], again["errors"]) == (answers[0]["status"], answers[0]["errors"])
 
 
 @pytest.mark.parametrize(

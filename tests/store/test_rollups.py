@@ -189,7 +189,7 @@ def test_groups_first_seen_within_a_day_are_alerted_older_ones_are_not(app, make
         ):
             store_at(target["id"], moment, status="invalid", errors=invalid_errors((path, "type")))
         rollups.roll_up(app_id, hours=24 * 4, now=now)
-        claimed, _deliveries = alerts.claim_new_groups(app_id, now=now)
+        claimed, _deliveries, _mails = alerts.claim_new_groups(app_id, now=now)
         assert [group["path"] for group in claimed] == ["/late"]
-        again, _deliveries = alerts.claim_new_groups(app_id, now=now)
+        again, _deliveries, _mails = alerts.claim_new_groups(app_id, now=now)
         assert again == []

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.auth.accounts import find_user
-from app.background import alerts, webhooks
+from app.background import alert_outbox, alerts, webhooks
 from app.background.pinned_post import post_to_address
 from app.extensions import db
 from app.models import WebhookDelivery
@@ -111,7 +111,7 @@ def test_a_webhook_answering_500_twice_is_delivered_on_the_third_try(
             secret = webhooks.set_webhook(uuid.UUID(target["id"]), receiver.url, True)
             delivery_id = webhooks.add_delivery(uuid.UUID(target["id"]), "webhook.test", {})
             db.session.commit()
-        app.extensions["celery"].send_task(WEBHOOK_TASK, args=(delivery_id,))
+            assert alert_outbox.queue_webhook(delivery_id)
 
         def delivered():
             with app.app_context():
@@ -135,7 +135,7 @@ def test_a_webhook_that_keeps_failing_is_given_up(app, make_tracked_app, emails_
             webhooks.set_webhook(uuid.UUID(target["id"]), receiver.url, True)
             delivery_id = webhooks.add_delivery(uuid.UUID(target["id"]), "webhook.test", {})
             db.session.commit()
-        app.extensions["celery"].send_task(WEBHOOK_TASK, args=(delivery_id,))
+            assert alert_outbox.queue_webhook(delivery_id)
 
         def gave_up():
             with app.app_context():
@@ -185,3 +185,104 @@ def test_a_delivery_connects_to_the_checked_address_not_to_a_new_resolution(rece
     assert response.status_code == 200
     headers, body = receiver.requests[0]
     assert headers["Host"] == f"hook.invalid:{port}" and body == b"{}"
+
+
+def test_an_alert_whose_queueing_failed_is_queued_by_the_maintenance(
+    app, make_tracked_app, make_user, smtp_sink, emails_worker, receiver
+):
+    """The broker is down when the groups are claimed: the claim stands, and its mail and
+    webhook, recorded with it, are queued by the next maintenance run, once each."""
+    from datetime import timedelta
+
+    from app.background import maintenance
+    from app.store.rollups import compute as rollups
+    from tests.support import app_with, free_port
+
+    target = make_tracked_app()
+    subscribed = make_user()
+    _member_with_alerts(app, target["id"], subscribed)
+    app_id = uuid.UUID(target["id"])
+    with app.app_context():
+        webhooks.set_webhook(app_id, receiver.url, allow_private=True)
+        store_at(
+            target["id"],
+            datetime.now(UTC),
+            status="invalid",
+            errors=invalid_errors(("/userId", "type")),
+            schema_version=1,
+        )
+    dead_broker = f"redis://127.0.0.1:{free_port()}/0"
+    with app_with(app, {"CELERY": {"broker_url": dead_broker}}) as cut_off, cut_off.app_context():
+        rollups.roll_up(app_id, 1)
+        queued = alerts.alert_new_groups(app_id)
+    assert queued == {"groups": 1, "mails": 0, "webhooks": 0}
+    with app.app_context():
+        assert alerts.alert_new_groups(app_id) == {"groups": 0, "mails": 0, "webhooks": 0}
+        later = datetime.now(UTC) + timedelta(minutes=11)  # past the chain's first lease
+        outcome = maintenance.maintain(1000, now=later)
+    assert (outcome["requeued_mails"], outcome["requeued_deliveries"]) == (1, 1)
+    smtp_sink.wait_for(subscribed, "new validation error")
+    wait_for(lambda: receiver.requests, timeout=30)
+    with app.app_context():
+        again = maintenance.maintain(1000, now=later)
+    assert (again["requeued_mails"], again["requeued_deliveries"]) == (0, 0)
+    time.sleep(2)  # anything queued twice would have arrived by now
+    assert len(smtp_sink.received(subscribed, "new validation error")) == 1
+    assert len(receiver.requests) == 1
+
+
+def test_a_requeued_delivery_has_one_retry_chain(app, make_tracked_app):
+    """A delivery requeued after its lease ran out, while its first message still waited:
+    that message sends nothing, and the new chain alone POSTs, on its schedule."""
+    from datetime import timedelta
+
+    import redis
+
+    from tests.support import TEST_REDIS_URL, WorkerPool, app_with
+
+    broker_url = f"{TEST_REDIS_URL}/15"  # a broker of this test's own
+    redis.Redis.from_url(broker_url).flushdb()
+    receiver = WebhookReceiver(codes=[500])
+    target = make_tracked_app()
+    app_id = uuid.UUID(target["id"])
+    celery = {"broker_url": broker_url, "result_backend": broker_url}
+    # A retry 60 s away: a second chain would show as a second POST at once.
+    env = {
+        "CELERY_BROKER_URL": broker_url,
+        "CELERY_RESULT_BACKEND": broker_url,
+        "WEBHOOK_RETRY_BACKOFF": "60",
+    }
+    worker = WorkerPool("emails", concurrency=1, env=env)
+    try:
+        with app_with(app, {"CELERY": celery}) as web, web.app_context():
+            webhooks.set_webhook(app_id, receiver.url, True)
+            delivery_id = webhooks.add_delivery(app_id, "webhook.test", {})
+            db.session.commit()
+            first_chain = db.session.get(WebhookDelivery, delivery_id).chain
+            waiting = web.extensions["celery"].send_task(
+                WEBHOOK_TASK, args=(delivery_id, first_chain)
+            )
+            # Nothing consumed it for longer than the lease: the maintenance requeues it.
+            later = datetime.now(UTC) + timedelta(minutes=11)
+            assert alert_outbox.requeue_lost(later)["requeued_deliveries"] == 1
+            assert alert_outbox.requeue_lost(later)["requeued_deliveries"] == 0  # leased now
+            worker.start()
+            assert waiting.get(timeout=60)["status"] == "superseded"
+
+            def attempted():
+                db.session.rollback()
+                return db.session.get(WebhookDelivery, delivery_id).attempts >= 1
+
+            wait_for(attempted, timeout=60)
+            time.sleep(2)  # a second chain's POST would have arrived by now
+            assert len(receiver.requests) == 1
+            delivery = db.session.get(WebhookDelivery, delivery_id)
+            assert (delivery.status, delivery.attempts) == ("retrying", 1)
+            assert delivery.chain != first_chain
+            lease = delivery.lease_until.replace(tzinfo=delivery.lease_until.tzinfo or UTC)
+            assert lease > datetime.now(UTC) + timedelta(seconds=60)  # alive past its retry
+            assert alert_outbox.requeue_lost(datetime.now(UTC))["requeued_deliveries"] == 0
+    finally:
+        worker.stop()
+        receiver.stop()
+        redis.Redis.from_url(broker_url).flushdb()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 
 from flask import Response, jsonify, request
 
@@ -18,6 +20,10 @@ MAX_SAMPLE = 5000
 # each, plus the body's own), shallow enough for `jsonschema`'s recursive meta-schema check:
 # at about 128 levels it raised RecursionError, a 500.
 MAX_BODY_DEPTH = 80
+# One inference or impact replay at a time per web process: each reads up to
+# plan.PAYLOAD_BYTE_BUDGET of payloads, and several at once would take the process's
+# CPU from the ingest requests it serves.
+_replaying = threading.BoundedSemaphore(1)
 
 
 @bp.get("/<uuid:app_id>/schemas")
@@ -88,15 +94,13 @@ def infer(app_id: uuid.UUID) -> Response:
         raise BadRequest("event_name must be a non-empty string")
     if "examples" in body:
         examples = body["examples"]
+        examples = examples if isinstance(examples, list) else [examples]
         try:
-            return jsonify(
-                plan.infer_from_examples(
-                    name, examples if isinstance(examples, list) else [examples]
-                )
-            )
+            return jsonify(plan.infer_from_examples(name, examples))
         except ValueError as exc:
             raise BadRequest(f"examples: {exc}") from None
-    return jsonify(plan.infer(app.id, name, _sample(body, plan.INFER_EVENTS)))
+    sample = _sample(body, plan.INFER_EVENTS)
+    return _one_at_a_time(lambda: jsonify(plan.infer(app.id, name, sample)))
 
 
 @bp.post("/<uuid:app_id>/schemas/impact")
@@ -107,11 +111,26 @@ def impact(app_id: uuid.UUID) -> Response:
     name = body.get("event_name")
     if not isinstance(name, str) or not name:
         raise BadRequest("event_name must be a non-empty string")
+    sample = _sample(body, plan.IMPACT_EVENTS)
+
+    def replay() -> Response:
+        try:
+            return jsonify(plan.impact(app.id, name, body.get("schema"), sample))
+        except InvalidSchema as exc:
+            return error_response(400, "invalid_schema", str(exc))
+
+    return _one_at_a_time(replay)
+
+
+def _one_at_a_time(work: Callable[[], Response]) -> Response:
+    if not _replaying.acquire(blocking=False):
+        return error_response(
+            503, "busy", "another schema inference or impact preview is running; retry", 1
+        )
     try:
-        result = plan.impact(app.id, name, body.get("schema"), _sample(body, plan.IMPACT_EVENTS))
-    except InvalidSchema as exc:
-        return error_response(400, "invalid_schema", str(exc))
-    return jsonify(result)
+        return work()
+    finally:
+        _replaying.release()
 
 
 def _json_body() -> dict:

@@ -10,15 +10,13 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.auth.forms import ButtonForm
-from app.background import alerts, retention, webhooks
-from app.celery_client import celery_client
+from app.background import alert_outbox, alerts, retention, webhooks
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
 from app.dashboard.settings.post_redirect import refusal_of, refuse, show_once, take_shown_once
 from app.extensions import db
 from app.models import App, AppBackgroundSettings
 from app.models.types import rfc3339
-from celery_config import WEBHOOK_TASK
 
 TEST_EVENT = "webhook.test"
 
@@ -114,7 +112,7 @@ def send_test_webhook(app_id: uuid.UUID) -> Response:
     if delivery_id is None:
         flash("Set a webhook URL first.", "error")
     else:
-        celery_client.app.send_task(WEBHOOK_TASK, args=(delivery_id,))
+        alert_outbox.queue_webhook(delivery_id)
         flash("Test delivery queued; its outcome appears in the list below.", "success")
     return _back_to_settings(app.id)
 

@@ -11,24 +11,18 @@ timestamp = receivedAt - (sentAt - originalTimestamp).
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 
 from app.ingest.body import PayloadError, too_deep
-from app.ingest.records import (
-    MAX_EVENT_NAME,
-    canonical_json,
-    client_event_id_of,
-    make_record,
-    parse_client_time,
-)
+from app.ingest.records import build_record, canonical_json
 from app.ingest.registry import AppEntry
+from app.validation.envelopes import SEGMENT_TYPES, segment
 
 # Segment's documented limits (HTTP Tracking API): fixed by the SDKs, not a setting.
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_MESSAGES = 2500
 
-TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"})
+TYPES = SEGMENT_TYPES
 # What a batch lends each of its messages that lacks its own.
 _SHARED = ("context", "integrations")
 
@@ -78,80 +72,4 @@ def segment_record(
         )
     if too_deep(serialized, message, max_depth):
         raise PayloadError(400, "too_deep", f"JSON nesting deeper than {max_depth} levels")
-    errors: list[dict] = []
-    return make_record(
-        entry,
-        message,
-        _event_name(message, errors),
-        errors,
-        received_at,
-        client_event_id=client_event_id_of(message, "messageId", errors),
-        client_ts=_client_time(message, received_at, errors),
-        max_errors=max_errors,
-        serialized=serialized,
-    )
-
-
-def _event_name(message: dict, errors: list[dict]) -> str:
-    kind = message.get("type")
-    if kind not in TYPES:
-        errors.append(_error("/type", "enum", f"'type' must be one of {', '.join(sorted(TYPES))}"))
-        return ""
-    _require_identity(message, kind, errors)
-    if kind != "track":
-        return kind
-    name = message.get("event")
-    if not isinstance(name, str) or not name:
-        errors.append(_error("/event", "required", "a track needs a non-empty 'event' name"))
-        return ""
-    if len(name) > MAX_EVENT_NAME:
-        errors.append(_error("/event", "maxLength", f"'event' is longer than {MAX_EVENT_NAME}"))
-        return name[:MAX_EVENT_NAME]
-    return name
-
-
-def _require_identity(message: dict, kind: str, errors: list[dict]) -> None:
-    """Segment's own rule: every call names a user (alias: both of its users)."""
-    if kind == "alias":
-        for name in ("userId", "previousId"):
-            if message.get(name) in (None, ""):
-                errors.append(_error(f"/{name}", "required", f"an alias needs '{name}'"))
-    elif message.get("userId") in (None, "") and message.get("anonymousId") in (None, ""):
-        errors.append(_error("", "required", "a message needs 'userId' or 'anonymousId'"))
-
-
-def _client_time(message: dict, received_at: datetime, errors: list[dict]) -> str | None:
-    """When it happened, by our clock: the device's time shifted by its clock's skew."""
-    field_name = "originalTimestamp" if "originalTimestamp" in message else "timestamp"
-    original = message.get(field_name)
-    if original is None:
-        return None
-    try:
-        happened = parse_client_time(original)
-    except ValueError:
-        errors.append(
-            _error(f"/{field_name}", "format", f"'{field_name}' must be an ISO 8601 date-time")
-        )
-        return None
-    sent = message.get("sentAt")
-    if sent is None:
-        return happened.isoformat()
-    try:
-        sent_at = _sent_at(sent) if isinstance(sent, str) else parse_client_time(sent)
-    except ValueError:
-        errors.append(_error("/sentAt", "format", "'sentAt' must be an ISO 8601 date-time"))
-        return happened.isoformat()
-    try:
-        return (received_at - (sent_at - happened)).isoformat()
-    except OverflowError:  # a clock centuries off: keep the device's own time
-        return happened.isoformat()
-
-
-@lru_cache(maxsize=64)
-def _sent_at(text: str) -> datetime:
-    """A batch's sentAt, parsed once for all of its messages."""
-    return parse_client_time(text)
-
-
-def _error(path: str, keyword: str, message: str) -> dict:
-    return {"path": path, "keyword": keyword, "message": message}
+    return build_record(entry, message, received_at, max_errors, serialized, envelope=segment)

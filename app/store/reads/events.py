@@ -86,17 +86,6 @@ def stream_query(app_id: uuid.UUID, wanted: StreamFilter) -> Select:
     return query.order_by(Event.id.desc()).limit(wanted.limit)
 
 
-def recent_of_name(app_id: uuid.UUID, event_name: str, limit: int) -> list[Event]:
-    """Return the newest `limit` stored events of one name (for inference and impact)."""
-    query = (
-        select(Event)
-        .where(Event.app_id == app_id, Event.event_name == event_name)
-        .order_by(Event.id.desc())
-        .limit(limit)
-    )
-    return list(db.session.scalars(query))
-
-
 def find_event(app_id: uuid.UUID, event_id: uuid.UUID | str) -> Event | None:
     """Return one event of the app (None for another app's event or an unknown id)."""
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import orjson
 from celery import Task, shared_task
@@ -10,6 +11,7 @@ from celery.exceptions import Reject
 
 from app.store import live_marks
 from app.store.events import store_events
+from app.store.revision import RECHECK_SECONDS, RevisionMismatch
 from app.worker import dead_letter
 from celery_config import (
     STORAGE_MAX_RETRIES,
@@ -49,6 +51,12 @@ def unpack_records(records: list[dict] | str) -> list[dict]:
 def _store_or_retry(task: Task, records: list[dict]) -> dict:
     try:
         stored = store_events(records)
+    except RevisionMismatch as exc:
+        # Code and database schema differ: no retry is counted and nothing is parked or
+        # acknowledged; the message goes back to its queue until they match. The pause
+        # keeps a requeued message from coming straight back in a busy loop.
+        time.sleep(RECHECK_SECONDS)
+        raise Reject(exc, requeue=True) from exc
     except Exception as exc:
         # Any storage failure, whatever its class: SQLAlchemy's errors, but also psycopg2's
         # raised straight from COPY (read-only transaction, lock or statement timeout,

@@ -60,7 +60,8 @@ PRIVATE_NAMES = (
     ("celery.worker.consumer.consumer:Consumer", "restart_count"),
     ("kombu.common:QoS", "increment_eventually"),
     ("kombu.common:QoS", "decrement_eventually"),
-    # celery_results.py: results written without PUBLISH, several in one pipeline.
+    # celery_results.py: storage results written without PUBLISH (store_result reaches
+    # _set in the calling thread), several in one pipeline.
     ("celery.backends.redis:RedisBackend", "_set"),
     ("celery.backends.redis:RedisBackend", "_get_result_meta"),
     ("celery.backends.redis:RedisBackend", "on_task_call"),

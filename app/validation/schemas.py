@@ -126,7 +126,9 @@ def validate(validator: EventValidator, instance: Any, max_errors: int = 50) -> 
         errors = list(islice(map(_describe_reference, kept), max_errors))
     if not errors:  # the usual case, and a guarantee that an invalid event lists an error
         errors = list(islice(map(_describe, validator.fast.iter_errors(instance)), max_errors))
-    errors.sort(key=lambda e: (e["path"], e["keyword"]))
+    # The message breaks ties: iteration order follows the payload's key order, which a
+    # stored (jsonb) payload does not keep, and a re-check must list the same errors.
+    errors.sort(key=lambda e: (e["path"], e["keyword"], e["message"]))
     return errors
 
 
