@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
@@ -218,7 +220,21 @@ def _resend_confirmation(user) -> None:
 
 
 def _safe_next(target: str | None) -> str | None:
-    """Accept only a local path as the place to go after login."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return None
+    """Accept only a local path as the place to go after login.
+
+    Browsers drop tabs and newlines from a Location and read a backslash as a slash, so
+    "/<TAB>/evil.example" and "/%5Cevil.example" lead off-site. The target, and every
+    decoding of it, must start with exactly one "/" and hold no control character and no
+    backslash; anything else lands on the apps page.
+    """
+    if not target:
+        return None
+    forms = [target]
+    while "%" in forms[-1] and len(forms) < 4:
+        forms.append(unquote(forms[-1]))
+    for form in forms:
+        if any(ord(char) < 0x20 or char in "\\\x7f" for char in form):
+            return None
+        if not form.startswith("/") or form.startswith("//"):
+            return None
+    return target
