@@ -72,6 +72,13 @@ class Registry:
 
     def app(self, app_id: str) -> AppEntry | None:
         """Return the cached app, refreshing the cache first when it is due."""
+        return self._current().get(app_id)
+
+    def app_for_key(self, key: str) -> AppEntry | None:
+        """Return the app that accepts `key`, if any (compares every app: not for the hot path)."""
+        return next((entry for entry in self._current().values() if entry.accepts_key(key)), None)
+
+    def _current(self) -> dict[str, AppEntry]:
         if time.monotonic() - self._checked_at >= self.refresh_seconds:
             self.refresh()
         elif wall_clock() >= self._next_key_expiry:
@@ -81,7 +88,7 @@ class Registry:
                 pass
         if self._apps is None:
             raise RegistryUnavailable("the app registry could not be loaded")
-        return self._apps.get(app_id)
+        return self._apps
 
     def recheck(self) -> None:
         """Check for changes now, after a miss; at most RECHECK_PER_SECOND times a second,
