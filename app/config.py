@@ -95,14 +95,19 @@ class Config:
         )
         self.MAIL_RETRY_BACKOFF = _env_float("MAIL_RETRY_BACKOFF", 2.0)
         self.JSON_SORT_KEYS = False
-        # /metrics: Bearer token; unset means loopback clients only (app/ops/metrics.py).
+        # /metrics and /health's details: Bearer token (app/ops/access.py).
         self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+        # Without a token, loopback clients may read them; on by default only standalone.
+        self.METRICS_ALLOW_LOOPBACK = _env_bool(
+            "METRICS_ALLOW_LOOPBACK", self.SQLALCHEMY_DATABASE_URI.startswith("sqlite")
+        )
         # false: nothing counted, /metrics answers 404 (the benchmark's "without metrics").
         self.METRICS_ENABLED = _env_bool("METRICS_ENABLED", True)
         # false: storage and mail run in the request, no worker needed (app/celery_client.py).
         self.CELERY_ENABLED = _env_bool("CELERY_ENABLED", True)
         self._accounts()
         self._background_work()
+        check_operator_access(self)
 
     def _accounts(self) -> None:
         """Settings of developer accounts: links, sessions, cookies and auth rate limits."""
@@ -148,6 +153,30 @@ class Config:
         self.EXPORT_DIR = os.environ.get("EXPORT_DIR") or str(Path(self.INSTANCE_PATH) / "exports")
         self.JOB_CHUNK_ROWS = _env_int("JOB_CHUNK_ROWS", 1000)
         self.LOGIN_FAILURE_LIMIT_IP = os.environ.get("LOGIN_FAILURE_LIMIT_IP", "50 per 15 minutes")
+
+
+class ConfigError(ValueError):
+    """A setting, or a combination of settings, the app refuses to start with."""
+
+
+def check_operator_access(config: Config) -> None:
+    """Refuse loopback access to /metrics behind a proxy that makes every client loopback.
+
+    A proxy is taken to be in front when FORWARDED_ALLOW_IPS is set (gunicorn's trust of
+    one) or PUBLIC_URL is https:// (TLS ended by a proxy); with PROXY_FIX_X_FOR=0 every
+    client then has the proxy's address.
+    """
+    if config.METRICS_TOKEN or not config.METRICS_ALLOW_LOOPBACK or config.PROXY_FIX_X_FOR:
+        return
+    behind_proxy = bool(os.environ.get("FORWARDED_ALLOW_IPS")) or config.PUBLIC_URL.startswith(
+        "https://"
+    )
+    if behind_proxy:
+        raise ConfigError(
+            "METRICS_ALLOW_LOOPBACK=1 with PROXY_FIX_X_FOR=0 behind a proxy (FORWARDED_ALLOW_IPS "
+            "set or PUBLIC_URL https://) would let every client read /metrics: set "
+            "METRICS_TOKEN, or PROXY_FIX_X_FOR to the number of proxies"
+        )
 
 
 def engine_options(database_url: str) -> dict:

@@ -1,5 +1,9 @@
 """GET /health: database, broker (with its queues) and the workers seen per queue, each
-bounded in time."""
+bounded in time.
+
+Everyone gets the status (200 or 503, `{"status"}`); the details, whose error texts name
+database and Redis hosts and users, go only to operators (`ops/access.py`).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import WorkerHeartbeat
+from app.ops.access import operator_request
 from app.ops.degraded import DegradedCounter
 from app.ops.queues import queue_status
 from celery_config import WORKER_POOLS
@@ -24,7 +29,7 @@ _checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
 
 
 @bp.get("/health")
-def health() -> Response:
+def health() -> tuple[Response, int]:
     """Answer 200 when the database and the broker answer, else 503; list live workers."""
     app = current_app._get_current_object()
     timeout = app.config["HEALTH_TIMEOUT_SECONDS"]
@@ -38,6 +43,9 @@ def health() -> Response:
     database = results["database"]
     workers = database.pop("workers", {}) if database.get("ok") else {}
     healthy = database["ok"] and results["broker"]["ok"]
+    status = 200 if healthy else 503
+    if not operator_request():
+        return jsonify(status="ok" if healthy else "unavailable"), status
     body = {
         "status": "ok" if healthy else "unavailable",
         "database": database,
@@ -45,9 +53,7 @@ def health() -> Response:
         "workers": {queue: workers.get(queue, []) for queue in WORKER_POOLS},
         "degraded_writes_this_process": DegradedCounter.count,
     }
-    response = jsonify(body)
-    response.status_code = 200 if healthy else 503
-    return response
+    return jsonify(body), status
 
 
 def _outcome(future, deadline: float, timeout: float) -> dict:
