@@ -7,7 +7,10 @@ import ctypes
 import ctypes.util
 import glob
 import os
+import re
 import tempfile
+
+from gunicorn.glogging import Logger
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
@@ -22,6 +25,24 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 30))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 keepalive = 5
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: no access log
+
+# Emailed links carry single-use tokens in their path (/auth/reset/<token>,
+# /auth/confirm/<token>); the access log writes "[token]" in their place.
+_TOKEN_IN_PATH = re.compile(r"(/auth/(?:reset|confirm)/)(?!new(?:[?#\s]|$))[^/?#\s]+")
+
+
+class TokenRedactingLogger(Logger):
+    """gunicorn's logger, with account-link tokens cut out of every logged URL."""
+
+    def atoms(self, resp, req, environ, request_time) -> dict:
+        atoms = super().atoms(resp, req, environ, request_time)
+        for name in ("r", "U", "f", "{referer}i"):
+            if isinstance(atoms.get(name), str):
+                atoms[name] = _TOKEN_IN_PATH.sub(r"\1[token]", atoms[name])
+        return atoms
+
+
+logger_class = TokenRedactingLogger
 
 
 def _limit_malloc_arenas(arenas: int) -> None:

@@ -154,14 +154,32 @@ def reset_request() -> str | Response:
     return render_template("auth/reset_request.html", form=form)
 
 
-@bp.route("/reset/<token>", methods=["GET", "POST"])
-def reset_password(token: str) -> str | Response:
-    """Set a new password from a reset (or operator's set-password) link."""
-    if tokens.find(token, ("reset", "set_password")) is None:
-        flash(
-            "This link is not valid: it was used already or has expired. Ask for a new one below.",
-            "error",
-        )
+# The emailed link's token moves into the session at once, so the form's own URL, the
+# Referer of its assets and the browser's history never hold it.
+RESET_TOKEN = "reset_token"
+LINK_PURPOSES = ("reset", "set_password")
+INVALID_LINK = (
+    "This link is not valid: it was used already or has expired. Ask for a new one below."
+)
+
+
+@bp.get("/reset/<token>")
+def reset_link(token: str) -> Response:
+    """Open a reset (or operator's set-password) link: keep its token, show the form."""
+    if tokens.find(token, LINK_PURPOSES) is None:
+        flash(INVALID_LINK, "error")
+        return redirect(url_for("auth.reset_request"))
+    session[RESET_TOKEN] = token
+    return redirect(url_for("auth.reset_password"))
+
+
+@bp.route("/reset/new", methods=["GET", "POST"])
+def reset_password() -> str | Response:
+    """Set a new password with the token the link left in the session."""
+    token = session.get(RESET_TOKEN)
+    if not token or tokens.find(token, LINK_PURPOSES) is None:
+        session.pop(RESET_TOKEN, None)
+        flash(INVALID_LINK, "error")
         return redirect(url_for("auth.reset_request"))
     form = NewPasswordForm()
     if form.validate_on_submit():
@@ -170,6 +188,7 @@ def reset_password(token: str) -> str | Response:
         except PasswordRefused as refused:
             form.password.errors = [str(refused)]
         else:
+            session.pop(RESET_TOKEN, None)
             if user is None:
                 flash("This link was used already. Ask for a new one below.", "error")
                 return redirect(url_for("auth.reset_request"))
@@ -177,6 +196,14 @@ def reset_password(token: str) -> str | Response:
             flash("Your password is set, and every session was logged out. Log in now.", "success")
             return redirect(url_for("auth.login"))
     return render_template("auth/reset_password.html", form=form)
+
+
+@bp.after_request
+def no_referrer_from_links(response: Response) -> Response:
+    """Send no Referer at all from the pages emailed links open (belt and braces)."""
+    if request.endpoint in ("auth.reset_link", "auth.confirm"):
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @bp.route("/logout", methods=["GET", "POST"])
