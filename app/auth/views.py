@@ -198,14 +198,6 @@ def reset_password() -> str | Response:
     return render_template("auth/reset_password.html", form=form)
 
 
-@bp.after_request
-def no_referrer_from_links(response: Response) -> Response:
-    """Send no Referer at all from the pages emailed links open (belt and braces)."""
-    if request.endpoint in ("auth.reset_link", "auth.confirm"):
-        response.headers["Referrer-Policy"] = "no-referrer"
-    return response
-
-
 @bp.route("/logout", methods=["GET", "POST"])
 def logout() -> str | Response:
     """Log out (POST); GET shows the button, so a link elsewhere cannot log anyone out."""

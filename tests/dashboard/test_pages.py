@@ -159,3 +159,11 @@ def test_event_detail_shows_the_verdict_before_a_revalidation(app, with_event):
     assert "Before re-validation" in html
     assert "It was\n      <strong>invalid</strong> against v3" in html
     assert '<span class="badge valid">valid</span>' in html  # the new verdict
+
+
+@pytest.mark.parametrize(("base_url", "hsts"), [("https://lvd.example", True), ("http://x", False)])
+def test_hsts_is_sent_under_https_only(app, base_url, hsts):
+    answer = app.test_client().get("/auth/login", base_url=base_url)
+    assert ("Strict-Transport-Security" in answer.headers) is hsts
+    if hsts:
+        assert answer.headers["Strict-Transport-Security"] == "max-age=31536000"
