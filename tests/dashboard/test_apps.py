@@ -104,7 +104,7 @@ def test_app_names_are_unique_per_owner_so_creating_one_reveals_no_other_teams_n
     second_id, _key = create_app(second, name)
     assert first_id != second_id
     again = page(first.submit("/apps", {"name": name}))
-    assert "you already have an app named" in again
+    assert "you already have an app named" in again.lower()
 
 
 def test_owner_removes_a_member_but_never_the_last_owner(app, developer):
