@@ -139,7 +139,12 @@ class Config:
         self.AUTH_RATE_LIMIT = os.environ.get("AUTH_RATE_LIMIT", "30 per minute")
         self.OTP_REQUEST_LIMIT = os.environ.get("OTP_REQUEST_LIMIT", "3 per 15 minutes")
         self.MAIL_REQUEST_LIMIT = os.environ.get("MAIL_REQUEST_LIMIT", "3 per 15 minutes")
+        # Login attempts per client and account together (app/auth/throttle.py begin_login),
+        # and the account's own budget of failures from all clients.
         self.LOGIN_FAILURE_LIMIT = os.environ.get("LOGIN_FAILURE_LIMIT", "5 per 15 minutes")
+        self.LOGIN_FAILURE_LIMIT_ACCOUNT = os.environ.get(
+            "LOGIN_FAILURE_LIMIT_ACCOUNT", "50 per 15 minutes"
+        )
 
     def _background_work(self) -> None:
         """Settings of alerts, webhooks, digests and retention (the batch_processing pool)."""

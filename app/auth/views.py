@@ -80,15 +80,14 @@ def login() -> str | Response:
     form = LoginForm()
     if form.validate_on_submit():
         email = form.email.data
-        limits = ("login-failure", email, "LOGIN_FAILURE_LIMIT", "LOGIN_FAILURE_LIMIT_IP")
         try:
-            throttle.check(*limits)
+            throttle.begin_login(email)
         except throttle.Throttled as error:
             flash(_throttled_message(error, "failed logins"), "error")
             return render_template("auth/login.html", form=form), 429
         user = accounts.authenticate(email, form.password.data)
         if user is None:
-            throttle.record(*limits)
+            throttle.login_failed(email)
             flash(LOGIN_REFUSED, "error")
         elif user.confirmed_at is None:
             _resend_confirmation(user)
@@ -98,6 +97,7 @@ def login() -> str | Response:
                 "error",
             )
         else:
+            throttle.login_succeeded(email)
             return _send_code(user, next_url=_safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form)
 
