@@ -86,6 +86,34 @@ def on_starting(server) -> None:
         os.remove(stale)
 
 
+def post_worker_init(worker) -> None:
+    """Bound every SQL statement of this web worker (WEB_STATEMENT_TIMEOUT_MS): a slow
+    search or a lock wait ends with an error instead of holding a thread and a connection.
+
+    Set here, not in the engine options every process shares, so Celery workers keep their
+    own limits (app/worker/database_limits.py) and `flask db upgrade` none.
+    """
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    app = worker.wsgi
+    timeout_ms = int(app.config.get("WEB_STATEMENT_TIMEOUT_MS", 0))
+    with app.app_context():
+        engine = db.engine
+    if timeout_ms <= 0 or engine.dialect.name != "postgresql":
+        return
+    engine.dispose(close=False)  # connections opened while loading start over
+
+    @event.listens_for(engine, "connect")
+    def _statement_timeout(dbapi_connection, _record) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, false)", (f"{timeout_ms}ms",)
+            )
+        dbapi_connection.commit()  # psycopg2 opened a transaction for the SELECT
+
+
 def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 

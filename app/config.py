@@ -84,6 +84,9 @@ class Config:
         # Dashboard: where the system page links to Flower.
         self.FLOWER_URL = os.environ.get("FLOWER_URL", "http://127.0.0.1:5555")
         self.HEALTH_TIMEOUT_SECONDS = _env_float("HEALTH_TIMEOUT_SECONDS", 0.8)
+        # Longest a web request's SQL statement may run (PostgreSQL, gunicorn workers only;
+        # workers and commands have their own limits). 0: none.
+        self.WEB_STATEMENT_TIMEOUT_MS = _env_int("WEB_STATEMENT_TIMEOUT_MS", 5000)
         self.MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
         self.MAIL_PORT = _env_int("MAIL_PORT", 25)
         self.MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
