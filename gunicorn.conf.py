@@ -33,23 +33,28 @@ accesslog = _settings.GUNICORN_ACCESS_LOG or None  # empty: no access log
 # Segment's SDKs send it ("<writeKey>:"), and no key may reach a log.
 access_log_format = '%(h)s %(l)s - %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 
-# Segment's mobile SDKs put the write key in a path: GET /v1/projects/<writeKey>/settings.
+# Secrets that travel in paths never reach the log: Segment's mobile SDKs put the write
+# key in GET /v1/projects/<writeKey>/settings, and emailed links carry single-use tokens
+# (/auth/reset/<token>, /auth/confirm/<token>).
 _KEY_IN_PATH = re.compile(r"(/v1/projects/)[^/?\s]+")
+_TOKEN_IN_PATH = re.compile(r"(/auth/(?:reset|confirm)/)(?!new(?:[?#\s]|$))[^/?#\s]+")
 
 
-class KeylessLogger(Logger):
-    """Gunicorn's logger, with the write key of a settings path replaced by "-"."""
+class RedactingLogger(Logger):
+    """Gunicorn's logger, with no Basic-auth user name (an ingest key), write key or
+    account-link token in any logged field."""
 
     def atoms(self, resp, req, environ, request_time) -> dict:
         atoms = super().atoms(resp, req, environ, request_time)
         atoms["u"] = "-"
-        for name in ("r", "U"):
-            if atoms[name] and "/v1/projects/" in atoms[name]:
-                atoms[name] = _KEY_IN_PATH.sub(r"\1-", atoms[name])
+        for name in ("r", "U", "f", "{referer}i"):
+            if isinstance(atoms.get(name), str):
+                text = _KEY_IN_PATH.sub(r"\1-", atoms[name])
+                atoms[name] = _TOKEN_IN_PATH.sub(r"\1[token]", text)
         return atoms
 
 
-logger_class = KeylessLogger
+logger_class = RedactingLogger
 
 
 def _limit_malloc_arenas(arenas: int) -> None:
@@ -92,6 +97,34 @@ def on_starting(server) -> None:
     os.makedirs(folder, exist_ok=True)
     for stale in glob.glob(os.path.join(folder, "*.db")):
         os.remove(stale)
+
+
+def post_worker_init(worker) -> None:
+    """Bound every SQL statement of this web worker (WEB_STATEMENT_TIMEOUT_MS): a slow
+    search or a lock wait ends with an error instead of holding a thread and a connection.
+
+    Set here, not in the engine options every process shares, so Celery workers keep their
+    own limits (app/worker/database_limits.py) and `flask db upgrade` none.
+    """
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    app = worker.wsgi
+    timeout_ms = int(app.config.get("WEB_STATEMENT_TIMEOUT_MS", 0))
+    with app.app_context():
+        engine = db.engine
+    if timeout_ms <= 0 or engine.dialect.name != "postgresql":
+        return
+    engine.dispose(close=False)  # connections opened while loading start over
+
+    @event.listens_for(engine, "connect")
+    def _statement_timeout(dbapi_connection, _record) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, false)", (f"{timeout_ms}ms",)
+            )
+        dbapi_connection.commit()  # psycopg2 opened a transaction for the SELECT
 
 
 def child_exit(server, worker) -> None:

@@ -245,8 +245,25 @@ class Web(BaseModel):
     )
     METRICS_TOKEN: Text | None = setting(
         None,
-        "bearer token `/metrics` requires; unset: loopback clients only",
+        "bearer token `/metrics` and `/health`'s details require",
         secret=True,
+    )
+    METRICS_ALLOW_LOOPBACK: Flag | None = setting(
+        None,
+        "let loopback clients read `/metrics` and `/health`'s details without the token; the "
+        "start refuses it behind a proxy that makes every client loopback (`PROXY_FIX_X_FOR=0` "
+        "with `FORWARDED_ALLOW_IPS` set or an https `PUBLIC_URL`)",
+        shown="on with SQLite (standalone) unless a proxy is in front, else off",
+    )
+    FORWARDED_ALLOW_IPS: Text | None = setting(
+        None,
+        "gunicorn's own: proxy addresses it trusts for `X-Forwarded-*`; set, it tells the "
+        "start check a proxy is in front",
+    )
+    WEB_STATEMENT_TIMEOUT_MS: NonNegative = setting(
+        5000,
+        "longest a web request's SQL statement may run (PostgreSQL, gunicorn workers only); "
+        "0: none",
     )
     DASHBOARD_FLOWER_URL: WebUrl | None = setting(
         None,
@@ -275,7 +292,13 @@ class Web(BaseModel):
         "3 per 15 minutes", "registration, confirmation and reset mails per address and per IP"
     )
     LOGIN_FAILURE_LIMIT: RateLimit = setting(
-        "5 per 15 minutes", "failed passwords per account (also for unknown addresses)"
+        "5 per 15 minutes",
+        "login attempts per client and account together (a correct password clears them)",
+    )
+    LOGIN_FAILURE_LIMIT_ACCOUNT: RateLimit = setting(
+        "50 per 15 minutes",
+        "failed passwords per account from all clients; past it, only a client without "
+        "failures of its own may still try",
     )
     LOGIN_FAILURE_LIMIT_IP: RateLimit = setting("50 per 15 minutes", "failed passwords per IP")
     INGEST_RATE_LIMIT: RateLimit = setting(
@@ -535,6 +558,11 @@ class Settings(BaseSettings, Standalone, Flower, Beat, Workers, Web, AllProcesse
             self.EXPORT_DIR = str(instance / "exports")
         if self.SESSION_COOKIE_SECURE is None:
             self.SESSION_COOKIE_SECURE = self.PUBLIC_URL.startswith("https://")
+        if self.METRICS_ALLOW_LOOPBACK is None:  # never by default behind a proxy
+            behind_proxy = bool(self.FORWARDED_ALLOW_IPS) or self.PUBLIC_URL.startswith("https")
+            self.METRICS_ALLOW_LOOPBACK = self.DATABASE_URL.startswith("sqlite") and not (
+                behind_proxy and not self.PROXY_FIX_X_FOR
+            )
         if self.CELERY_CONSUMER_TTL is None:
             self.CELERY_CONSUMER_TTL = 3600 if metered else 30
         if self.CELERY_RESTORE_INTERVAL is None:

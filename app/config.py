@@ -72,6 +72,28 @@ class Config:
         self.PERMANENT_SESSION_LIFETIME = timedelta(minutes=values.SESSION_IDLE_MINUTES)
         # The __Host- prefix makes browsers refuse the cookie unless Secure, Path=/, no Domain.
         self.SESSION_COOKIE_NAME = "__Host-session" if values.SESSION_COOKIE_SECURE else "session"
+        check_operator_access(values)
+
+
+class ConfigError(settings.ConfigurationError):
+    """A combination of settings the app refuses to start with."""
+
+
+def check_operator_access(values: settings.Settings) -> None:
+    """Refuse loopback access to /metrics behind a proxy that makes every client loopback.
+
+    A proxy is taken to be in front when FORWARDED_ALLOW_IPS is set (gunicorn's trust of
+    one) or PUBLIC_URL is https:// (TLS ended by a proxy); with PROXY_FIX_X_FOR=0 every
+    client then has the proxy's address.
+    """
+    if values.METRICS_TOKEN or not values.METRICS_ALLOW_LOOPBACK or values.PROXY_FIX_X_FOR:
+        return
+    if values.FORWARDED_ALLOW_IPS or values.PUBLIC_URL.startswith("https://"):
+        raise ConfigError(
+            "LVD configuration error: METRICS_ALLOW_LOOPBACK=1 with PROXY_FIX_X_FOR=0 behind a "
+            "proxy (FORWARDED_ALLOW_IPS set or PUBLIC_URL https://) would let every client "
+            "read /metrics: set METRICS_TOKEN, or PROXY_FIX_X_FOR to the number of proxies"
+        )
 
 
 def engine_options(database_url: str) -> dict:

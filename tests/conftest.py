@@ -36,6 +36,8 @@ os.environ.update(
     WEBHOOK_ALLOW_PRIVATE="1",
     WEBHOOK_RETRY_BACKOFF="0.3",
     JOB_CHUNK_ROWS="200",
+    # Operators' detail (/metrics, /health) for the loopback test client and servers.
+    METRICS_ALLOW_LOOPBACK="1",
 )
 
 from tests.accounts import PASSWORD, SmtpSink, Web  # noqa: E402

@@ -38,7 +38,7 @@ def register(email: str, password: str) -> User | None:
     if find_user(email) is not None:
         notifications.account_exists(email)
         return None
-    user = User(email=email, password_hash=password_hash, session_epoch=0)
+    user = User(email=email, password_hash=password_hash, session_epoch=0, is_admin=_first())
     db.session.add(user)
     try:
         db.session.commit()
@@ -127,7 +127,28 @@ def create_confirmed(email: str) -> tuple[User, str]:
         raise AccountError(f"{email!r} is not a valid email address: {exc}") from None
     if find_user(email) is not None:
         raise AccountError(f"a user with email {email!r} already exists")
-    user = User(email=email, password_hash=None, confirmed_at=clock.now(), session_epoch=0)
+    user = User(
+        email=email,
+        password_hash=None,
+        confirmed_at=clock.now(),
+        session_epoch=0,
+        is_admin=_first(),
+    )
     db.session.add(user)
     db.session.commit()
     return user, tokens.link(tokens.issue(user, "set_password"), "set_password")
+
+
+def make_admin(email: str) -> User:
+    """Let an account see the installation's system page; raise AccountError if unknown."""
+    user = find_user(email)
+    if user is None:
+        raise AccountError(f"no user with email {normalize_email(email)!r}")
+    user.is_admin = True
+    db.session.commit()
+    return user
+
+
+def _first() -> bool:
+    """True while no account exists: the first one administers the installation."""
+    return db.session.scalar(select(User.id).limit(1)) is None

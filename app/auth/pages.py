@@ -22,11 +22,17 @@ def _limit_posts() -> None:
         throttle.spend("form", None, "AUTH_RATE_LIMIT")
 
 
+# Views that emailed links open, with a token in their URL: they send no Referer at all.
+# (Every other page needs one to its own site: Flask-WTF checks it on https form posts.)
+LINK_ENDPOINTS = frozenset({"auth.reset_link", "auth.confirm"})
+
+
 def _headers(response: Response) -> Response:
     # Pages carry one-time links, codes and CSRF tokens: keep them out of caches and
     # other sites' Referer headers, and out of frames.
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "same-origin"
+    linked = request.endpoint in LINK_ENDPOINTS
+    response.headers["Referrer-Policy"] = "no-referrer" if linked else "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -1,5 +1,5 @@
 """Rate limits of the account pages: per IP on every form, per account and per IP on
-failed logins and on emailed codes and links.
+emailed codes and links, and on logins as OWASP describes (`begin_login`).
 
 Counted with `limits` (moving windows) in RATELIMIT_STORAGE_URI, Redis when REDIS_URL is
 set, so they hold across every gunicorn worker and machine. Only the account pages call
@@ -83,6 +83,54 @@ def record(scope: str, account: str, account_limit: str, ip_limit: str | None = 
     """Count one event (a failed login) against both budgets."""
     for item, identifiers in _budgets(scope, account, account_limit, ip_limit):
         _call("hit", item, identifiers)
+
+
+def begin_login(account: str) -> None:
+    """Count a login attempt before its password is checked; raise Throttled when spent.
+
+    Guesses are limited per client and account together (LOGIN_FAILURE_LIMIT) and per
+    client (LOGIN_FAILURE_LIMIT_IP), so failures from other addresses never lock the owner
+    out. The attempt is counted first, atomically (a Redis script), so parallel bursts
+    cannot pass the budget between a check and a count. Once the account's own, larger
+    budget (LOGIN_FAILURE_LIMIT_ACCOUNT) is spent by failures from many clients, only a
+    client without failures of its own may still try.
+    """
+    config = current_app.config
+    pair = _login_pair(account)
+    account_budget = _login_account(account)
+    if not _call("test", *account_budget) and _spent_any(*pair):
+        raise Throttled(_wait(*account_budget))
+    ip_budget = (parse(config["LOGIN_FAILURE_LIMIT_IP"]), (KEY_PREFIX, "login", "ip", client_ip()))
+    for item, identifiers in (ip_budget, pair):
+        if not _call("hit", item, identifiers):
+            raise Throttled(_wait(item, identifiers))
+
+
+def login_failed(account: str) -> None:
+    """Count a wrong password against the account's own budget too."""
+    _call("hit", *_login_account(account))
+
+
+def login_succeeded(account: str) -> None:
+    """Forget this client's attempts on the account: its next login starts afresh."""
+    item, identifiers = _login_pair(account)
+    _call("clear", item, identifiers)
+
+
+def _login_pair(account: str) -> Budget:
+    key = account.strip().lower()
+    item = parse(current_app.config["LOGIN_FAILURE_LIMIT"])
+    return item, (KEY_PREFIX, "login", "pair", client_ip(), key)
+
+
+def _login_account(account: str) -> Budget:
+    item = parse(current_app.config["LOGIN_FAILURE_LIMIT_ACCOUNT"])
+    return item, (KEY_PREFIX, "login", "account", account.strip().lower())
+
+
+def _spent_any(item: RateLimitItem, identifiers: tuple[str, ...]) -> bool:
+    stats = auth_limiter.state().get_window_stats(item, *identifiers)
+    return stats.remaining < item.amount
 
 
 def _call(method: str, item: RateLimitItem, identifiers: tuple[str, ...]) -> bool:

@@ -16,8 +16,8 @@ from app.models import AccountToken, User
 
 ENDPOINTS = {
     "confirm": "auth.confirm",
-    "reset": "auth.reset_password",
-    "set_password": "auth.reset_password",
+    "reset": "auth.reset_link",
+    "set_password": "auth.reset_link",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
@@ -78,15 +80,14 @@ def login() -> str | Response:
     form = LoginForm()
     if form.validate_on_submit():
         email = form.email.data
-        limits = ("login-failure", email, "LOGIN_FAILURE_LIMIT", "LOGIN_FAILURE_LIMIT_IP")
         try:
-            throttle.check(*limits)
+            throttle.begin_login(email)
         except throttle.Throttled as error:
             flash(_throttled_message(error, "failed logins"), "error")
             return render_template("auth/login.html", form=form), 429
         user = accounts.authenticate(email, form.password.data)
         if user is None:
-            throttle.record(*limits)
+            throttle.login_failed(email)
             flash(LOGIN_REFUSED, "error")
         elif user.confirmed_at is None:
             _resend_confirmation(user)
@@ -96,6 +97,7 @@ def login() -> str | Response:
                 "error",
             )
         else:
+            throttle.login_succeeded(email)
             return _send_code(user, next_url=_safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form)
 
@@ -152,14 +154,32 @@ def reset_request() -> str | Response:
     return render_template("auth/reset_request.html", form=form)
 
 
-@bp.route("/reset/<token>", methods=["GET", "POST"])
-def reset_password(token: str) -> str | Response:
-    """Set a new password from a reset (or operator's set-password) link."""
-    if tokens.find(token, ("reset", "set_password")) is None:
-        flash(
-            "This link is not valid: it was used already or has expired. Ask for a new one below.",
-            "error",
-        )
+# The emailed link's token moves into the session at once, so the form's own URL, the
+# Referer of its assets and the browser's history never hold it.
+RESET_TOKEN = "reset_token"
+LINK_PURPOSES = ("reset", "set_password")
+INVALID_LINK = (
+    "This link is not valid: it was used already or has expired. Ask for a new one below."
+)
+
+
+@bp.get("/reset/<token>")
+def reset_link(token: str) -> Response:
+    """Open a reset (or operator's set-password) link: keep its token, show the form."""
+    if tokens.find(token, LINK_PURPOSES) is None:
+        flash(INVALID_LINK, "error")
+        return redirect(url_for("auth.reset_request"))
+    session[RESET_TOKEN] = token
+    return redirect(url_for("auth.reset_password"))
+
+
+@bp.route("/reset/new", methods=["GET", "POST"])
+def reset_password() -> str | Response:
+    """Set a new password with the token the link left in the session."""
+    token = session.get(RESET_TOKEN)
+    if not token or tokens.find(token, LINK_PURPOSES) is None:
+        session.pop(RESET_TOKEN, None)
+        flash(INVALID_LINK, "error")
         return redirect(url_for("auth.reset_request"))
     form = NewPasswordForm()
     if form.validate_on_submit():
@@ -168,6 +188,7 @@ def reset_password(token: str) -> str | Response:
         except PasswordRefused as refused:
             form.password.errors = [str(refused)]
         else:
+            session.pop(RESET_TOKEN, None)
             if user is None:
                 flash("This link was used already. Ask for a new one below.", "error")
                 return redirect(url_for("auth.reset_request"))
@@ -215,7 +236,21 @@ def _resend_confirmation(user) -> None:
 
 
 def _safe_next(target: str | None) -> str | None:
-    """Accept only a local path as the place to go after login."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return None
+    """Accept only a local path as the place to go after login.
+
+    Browsers drop tabs and newlines from a Location and read a backslash as a slash, so
+    "/<TAB>/evil.example" and "/%5Cevil.example" lead off-site. The target, and every
+    decoding of it, must start with exactly one "/" and hold no control character and no
+    backslash; anything else lands on the apps page.
+    """
+    if not target:
+        return None
+    forms = [target]
+    while "%" in forms[-1] and len(forms) < 4:
+        forms.append(unquote(forms[-1]))
+    for form in forms:
+        if any(ord(char) < 0x20 or char in "\\\x7f" for char in form):
+            return None
+        if not form.startswith("/") or form.startswith("//"):
+            return None
+    return target

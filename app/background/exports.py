@@ -160,8 +160,22 @@ def _render(rows: list, fmt: str) -> str:
         record = export_record(row)
         record["errors"] = orjson.dumps(record["errors"]).decode()
         record["payload"] = orjson.dumps(record["payload"]).decode()
-        writer.writerow(["" if record[c] is None else record[c] for c in COLUMNS])
+        writer.writerow([csv_cell(record[column]) for column in COLUMNS])
     return buffer.getvalue()
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (=HYPERLINK(...) can
+# send the sheet's data anywhere); OWASP's cure is a leading single quote.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """Return `value` as a CSV cell no spreadsheet will run as a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def downloadable(job: BackgroundJob, now: datetime | None = None) -> Path | None:

@@ -66,12 +66,40 @@ def check_target(url: str, allow_private: bool) -> list[str]:
     if not allow_private:
         for address in addresses:
             ip = ipaddress.ip_address(address.split("%", 1)[0])
-            if not ip.is_global or ip.is_multicast:
+            if not is_public(ip):
                 raise UnsafeWebhookTarget(
                     f"the webhook host resolves to {ip}, a loopback or private address "
                     "(set WEBHOOK_ALLOW_PRIVATE=1 to allow it)"
                 )
     return sorted(addresses)
+
+
+# IPv6 forms that carry an IPv4 address a gateway may forward to: judged by that address.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # IPv4-translated (RFC 2765)
+# Refused outright: deprecated or local-only forms a host or gateway may still route.
+_REFUSED_V6 = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "::/96",  # IPv4-compatible ::a.b.c.d (RFC 4291, deprecated)
+        "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215)
+        "fec0::/10",  # site-local (RFC 3879, deprecated)
+        "2001::/32",  # Teredo: tunnels to an IPv4 address
+    )
+)
+
+
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for a global unicast address; an IPv6 one holding an IPv4 is judged by it."""
+    if ip.version == 6:
+        if any(ip in net for net in _REFUSED_V6):
+            return False
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if ip in _NAT64 or ip in _TRANSLATED:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public(embedded)
+    return ip.is_global and not ip.is_multicast
 
 
 def set_webhook(app_id: uuid.UUID, url: str, allow_private: bool) -> str:

@@ -115,7 +115,7 @@ def ensure_demo_developer(demo_app, saved_password: str | None) -> str:
 
     user = accounts.find_user(DEMO_DEVELOPER)
     if user is None:
-        user = User(email=DEMO_DEVELOPER, confirmed_at=utcnow(), session_epoch=0)
+        user = User(email=DEMO_DEVELOPER, confirmed_at=utcnow(), session_epoch=0, is_admin=True)
         db.session.add(user)
     password = saved_password
     if not password or not verify_password(user.password_hash, password)[0]:

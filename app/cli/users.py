@@ -1,4 +1,4 @@
-"""`flask users create`."""
+"""`flask users create`, `flask users make-admin`."""
 
 from __future__ import annotations
 
@@ -30,4 +30,19 @@ def create(email: str, as_json: bool) -> None:
         as_json,
         f"Created developer {user.email} (confirmed)\n"
         f"  Set the password (link works once, for {hours:g} hours):\n  {link}",
+    )
+
+
+@users.command("make-admin")
+@click.argument("email")
+@json_option
+@with_appcontext
+def make_admin(email: str, as_json: bool) -> None:
+    """Let a developer see the installation's system page (queues, workers, dead letters)."""
+    try:
+        user = accounts.make_admin(email)
+    except accounts.AccountError as exc:
+        fail(str(exc), as_json)
+    emit(
+        {"id": user.id, "email": user.email, "is_admin": True}, as_json, f"{user.email} is an admin"
     )

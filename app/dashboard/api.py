@@ -80,8 +80,10 @@ def events(app_id: uuid.UUID) -> Response:
     since = None
     if request.args.get("range"):
         since = time_range(request.args["range"]).start()
-    elif request.args.get("q") and not request.args.get("after"):
-        # A search reads payloads: bound it to a day unless a range is asked for.
+    elif request.args.get("q"):
+        # A search reads payloads: bound it to a day unless a range is asked for, polls
+        # too (a page with no results polls from the zero id; the store holds the same
+        # bound, `reads.events.SEARCH_WINDOW`).
         since = time_range(SEARCH_DEFAULT_RANGE).start()
     wanted = event_queries.parse_filter(request.args, since=since)
     # Read before the query: a commit during it changes the mark for the next poll.

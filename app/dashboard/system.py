@@ -1,10 +1,15 @@
-"""/system: queues, workers per queue, degraded and dead-letter counts (no app's data)."""
+"""/system: queues, workers per queue, degraded and dead-letter counts (no app's data).
+
+Only installation admins see it (the first account, and those named with
+`flask users make-admin`); others get a 404, as for a page that does not exist.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app, render_template
+from flask import abort, current_app, render_template
+from flask_login import current_user
 from sqlalchemy import select
 
 from app.dashboard import bp
@@ -18,6 +23,8 @@ from celery_config import WORKER_POOLS
 @bp.get("/system")
 def system() -> str:
     """Show what waits in the broker and which workers serve each queue."""
+    if not current_user.is_admin:
+        abort(404)
     try:
         status, broker_error = queue_status(current_app.extensions["celery"], timeout=1.0), None
     except Exception as exc:  # the page still shows the workers when the broker is down

@@ -94,22 +94,18 @@ def invite_member(app_id: uuid.UUID) -> str | Response:
     app, _role = member_app_or_404(app_id, owner=True)
     form = InviteForm()
     if form.validate_on_submit():
+        # One answer whether or not the address has an account: the form must not tell
+        # an owner which addresses are registered.
         invitee = find_user(form.email.data)
-        if invitee is None:
-            flash(
-                f"No developer has registered with {form.email.data}. "
-                "Ask them to register first, then invite them again.",
-                "error",
-            )
-        else:
-            try:
-                memberships.add(app.id, invitee)
-            except memberships.MembershipError as exc:
-                flash(_sentence(exc), "error")
-            else:
-                link = notifications.absolute("dashboard.show_app", app_id=app.id)
-                notifications.invitation(invitee.email, app.name, current_user.email, link)
-                flash(f"{invitee.email} is now a member of {app.name}; we emailed them.", "success")
+        if invitee is not None and memberships.role_of(invitee.id, app.id) is None:
+            memberships.add(app.id, invitee)
+            link = notifications.absolute("dashboard.show_app", app_id=app.id)
+            notifications.invitation(invitee.email, app.name, current_user.email, link)
+        flash(
+            f"If {form.email.data} has an account here, they are a member of {app.name} now "
+            "and we emailed them. If not, ask them to register first, then invite them again.",
+            "success",
+        )
     else:
         for error in form.email.errors:
             flash(error, "error")

@@ -32,6 +32,7 @@ from app.ops.degraded import DegradedCounter
 from app.ops.metrics import IngestRecorder
 from app.store import live_marks
 from app.store.events import store_events
+from app.store.task_results import storage_result
 from celery_config import STORE_BATCH_TASK, STORE_EVENT_TASK
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class StoreInline:
         stored = store_events(records)  # a failure takes the degraded path, then 503
         if stored:
             live_marks.record_stored(self.celery_app.backend, records)
-        result = {"received": len(records), "stored": stored, "duplicates": len(records) - stored}
+        result = storage_result(records, stored)
         backend = self.celery_app.backend
         try:
             if hasattr(backend, "store_results"):  # a storage result: one SET, unpublished

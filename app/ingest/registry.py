@@ -22,7 +22,7 @@ from app.extensions import PerApp, db
 from app.models import App, IngestKey, RegistryState
 from app.store.catalog import latest_schemas
 from app.store.keys import hash_key, key_matches
-from app.validation import EventValidator, PlannedEvent, compile_validator
+from app.validation import EventValidator, InvalidSchema, PlannedEvent, compile_validator
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,13 @@ class Registry:
             entry.key_digests = frozenset(digests.get(app_id, ()))
         validators = {}
         for schema in latest_schemas():
-            validator = self._validators.get(schema.id) or compile_validator(schema.schema)
+            try:
+                validator = self._validators.get(schema.id) or compile_validator(schema.schema)
+            except InvalidSchema as exc:
+                # Saved before patterns had to run in linear time: its events count as
+                # unplanned until a new version replaces it, rather than freezing a worker.
+                log.error("schema %s of app %s cannot be used: %s", schema.id, schema.app_id, exc)
+                continue
             validators[schema.id] = validator
             entry = apps.get(str(schema.app_id))
             if entry is not None:

@@ -16,7 +16,8 @@ class App(db.Model):
     __tablename__ = "apps"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    name: Mapped[str] = mapped_column(String(120), unique=True)
+    # Unique per owner, not across the installation (migration 0009).
+    name: Mapped[str] = mapped_column(String(120), index=True)
     rate_limit: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -26,12 +27,15 @@ class App(db.Model):
 
     @classmethod
     def lookup(cls, id_or_name: str) -> App | None:
-        """Find an app by its id or, failing that, its name."""
+        """Find an app by its id or, failing that, its name when only one app has it."""
         try:
             found = db.session.get(cls, uuid.UUID(id_or_name))
         except ValueError:
             found = None
-        return found or db.session.scalar(select(cls).where(cls.name == id_or_name))
+        if found is not None:
+            return found
+        named = db.session.scalars(select(cls).where(cls.name == id_or_name).limit(2)).all()
+        return named[0] if len(named) == 1 else None
 
 
 class IngestKey(db.Model):

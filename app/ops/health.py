@@ -1,7 +1,11 @@
 """GET /health: database, broker (with its queues) and the workers seen per queue, each
 bounded in time. The status is "failing" (still 200) when a queue holds messages and has
 had no consumer for a minute (app/ops/consumers.py), or when this code and the database
-are on different migration revisions (app/store/revision.py)."""
+are on different migration revisions (app/store/revision.py).
+
+Everyone gets the status (200 or 503, `{"status"}`); the details, whose error texts name
+database and Redis hosts and users, go only to operators (`ops/access.py`).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import WorkerHeartbeat
+from app.ops.access import operator_request
 from app.ops.consumers import consumers_last_seen, describe, unconsumed_queues
 from app.ops.degraded import DegradedCounter
 from app.ops.queues import queue_status
@@ -28,7 +33,7 @@ _checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
 
 
 @bp.get("/health")
-def health() -> Response:
+def health() -> tuple[Response, int]:
     """Answer 200 when the database and the broker answer, else 503; list live workers."""
     app = current_app._get_current_object()
     timeout = app.config["HEALTH_TIMEOUT_SECONDS"]
@@ -58,11 +63,12 @@ def health() -> Response:
         "queues": queues,
         "degraded_writes_this_process": DegradedCounter.count,
     }
-    response = jsonify(body)
     # Only what stops the web tier answers 503: a load balancer must not take a web
     # process out of rotation because a worker pool is missing.
-    response.status_code = 200 if healthy else 503
-    return response
+    status = 200 if healthy else 503
+    if not operator_request():
+        return jsonify(status=body["status"]), status
+    return jsonify(body), status
 
 
 def _queues(broker: dict, last_seen: dict) -> dict:

@@ -8,15 +8,14 @@ counts) are read at scrape time with `ops.queues.queue_status`, the same reading
 makes, so they are the same whichever process answers.
 
 `/metrics` answers only with `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN
-is set, and only to loopback clients when it is not. With METRICS_ENABLED=false nothing
+is set, and only to loopback clients, when METRICS_ALLOW_LOOPBACK allows them, when it is
+not (`ops/access.py`). With METRICS_ENABLED=false nothing
 is counted and `/metrics` answers 404: the benchmark compares ingest with and without.
 """
 
 from __future__ import annotations
 
 import atexit
-import hmac
-import ipaddress
 import logging
 import os
 import threading
@@ -38,6 +37,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from app.ops.access import operator_request
 from app.ops.consumers import consumers_last_seen, start_command, unconsumed_queues
 from app.ops.queues import queue_status
 from celery_config import WORKER_POOLS
@@ -256,31 +256,20 @@ def scrape() -> Response:
 
 
 def _refusal() -> Response | None:
-    token = current_app.config.get("METRICS_TOKEN")
-    if token:
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token):
-            return None
+    if operator_request():
+        return None
+    if current_app.config.get("METRICS_TOKEN"):
         return Response(
             "metrics need Authorization: Bearer <METRICS_TOKEN>\n",
             status=401,
             mimetype="text/plain",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if _is_loopback(request.remote_addr):
-        return None
     return Response(
-        "metrics answer loopback clients only; set METRICS_TOKEN to scrape from elsewhere\n",
+        "metrics need METRICS_TOKEN (or METRICS_ALLOW_LOOPBACK=1 for loopback clients)\n",
         status=403,
         mimetype="text/plain",
     )
-
-
-def _is_loopback(address: str | None) -> bool:
-    try:
-        return address is not None and ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 def _process_counters():

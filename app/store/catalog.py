@@ -28,8 +28,10 @@ def create_app(
     name = name.strip()
     if not name or len(name) > 120:
         raise CatalogError("an app name must have 1 to 120 characters")
-    if db.session.scalar(select(App.id).where(App.name == name)):
-        raise CatalogError(f"an app named {name!r} already exists")
+    if db.session.scalar(_same_name(name, owner_id)):
+        if owner_id is None:
+            raise CatalogError(f"an app named {name!r} already exists")
+        raise CatalogError(f"you already have an app named {name!r}")
     _check_rate_limit(rate_limit)
     app = App(id=uuid.uuid4(), name=name, rate_limit=rate_limit)
     db.session.add(app)
@@ -39,6 +41,19 @@ def create_app(
     RegistryState.bump()
     db.session.commit()
     return app, key
+
+
+def _same_name(name: str, owner_id: int | None):
+    """An app of the same owner with this name: names are unique per owner only, so that
+    creating an app tells nobody which names other teams use. Apps created without an
+    owner (the operator's CLI, which finds apps by name) stay unique among all."""
+    query = select(App.id).where(App.name == name)
+    if owner_id is None:
+        return query.limit(1)
+    owned = select(Membership.app_id).where(
+        Membership.user_id == owner_id, Membership.role == "owner"
+    )
+    return query.where(App.id.in_(owned)).limit(1)
 
 
 def rotate_key(app: App, overlap: timedelta = timedelta(0)) -> str:

@@ -5,6 +5,13 @@ are the clearest), and events are validated with `jsonschema-rs`, a compiled val
 that answers a valid event in a few microseconds and an invalid one, with every error,
 in a few tens. Both follow the same specification; `tests/test_validation_equivalence.py`
 checks that they agree on verdicts and error locations.
+
+No user-supplied regular expression ever runs on a backtracking engine: `"^(a+)+$"` against
+forty "a"s and a "!" takes Python's `re` minutes while holding the GIL (a whole gunicorn
+worker frozen). jsonschema-rs runs patterns on Rust's linear `regex` engine (RegexOptions,
+not the default fancy-regex, which backtracks for lookarounds), and the reference validator
+runs them on RE2 (`reference.py`). A schema whose patterns RE2 cannot compile (lookarounds,
+backreferences) is refused with the reason.
 """
 
 from __future__ import annotations
@@ -16,8 +23,10 @@ from typing import Any
 
 import jsonschema_rs
 import orjson
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
+
+from app.validation.reference import reference_validator, unsafe_patterns
 
 # jsonschema-rs names a few error kinds differently from the keyword that failed.
 _KEYWORD_NAMES = {"falseSchema": "false"}
@@ -36,13 +45,7 @@ def check_schema(schema: Any) -> None:
     except SchemaError as exc:
         where = json_pointer(exc.absolute_path) or "/"
         raise InvalidSchema(f"{exc.message} (at {where})") from None
-    try:
-        compile_validator(schema)
-    except (ValueError, jsonschema_rs.ValidationError) as exc:
-        # Valid per the meta-schema but unusable: an unresolvable $ref, a regex that
-        # ECMA-262 does not accept, and the like.
-        reason = str(exc).split("\n", 1)[0]
-        raise InvalidSchema(f"the schema cannot be compiled: {reason}") from None
+    compile_validator(schema)
 
 
 class EventValidator:
@@ -56,8 +59,24 @@ class EventValidator:
     __slots__ = ("schema", "fast", "_reference")
 
     def __init__(self, schema: dict | bool) -> None:
+        for pattern, parts, reason in unsafe_patterns(schema):
+            raise InvalidSchema(
+                f"the pattern {pattern!r} (at {json_pointer(parts)}) cannot run in linear "
+                f"time: {reason}; lookarounds and backreferences are not supported"
+            )
         self.schema = schema
-        self.fast = jsonschema_rs.Draft202012Validator(schema, validate_formats=True, offline=True)
+        try:
+            self.fast = jsonschema_rs.Draft202012Validator(
+                schema,
+                validate_formats=True,
+                offline=True,
+                pattern_options=jsonschema_rs.RegexOptions(),  # linear time, no backtracking
+            )
+        except (ValueError, jsonschema_rs.ValidationError) as exc:
+            # Valid per the meta-schema but unusable: an unresolvable $ref, a regex that
+            # ECMA-262 does not accept, and the like.
+            reason = str(exc).split("\n", 1)[0]
+            raise InvalidSchema(f"the schema cannot be compiled: {reason}") from None
         self._reference: Draft202012Validator | None = None
 
     def is_valid(self, instance: Any) -> bool:
@@ -67,43 +86,6 @@ class EventValidator:
         if self._reference is None:
             self._reference = reference_validator(self.schema)
         return self._reference
-
-
-def reference_validator(schema: dict | bool) -> Draft202012Validator:
-    """The `jsonschema` package's validator, with paths kept for `false` subschemas."""
-    return Draft202012Validator(_false_as_not(schema), format_checker=FormatChecker())
-
-
-# Keywords whose value is a subschema, a list of them, or a map of them.
-_SUBSCHEMA = {
-    "contains",
-    "if",
-    "then",
-    "else",
-    "items",
-    "not",
-    "propertyNames",
-}
-_SUBSCHEMA_LIST = {"allOf", "anyOf", "oneOf", "prefixItems"}
-_SUBSCHEMA_MAP = {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
-
-
-def _false_as_not(schema: object, root: bool = True) -> object:
-    """Rewrite nested `false` subschemas as `{"not": {}}`: same verdict, but `jsonschema`
-    then keeps the instance path in the error (it drops it for a bare `false`)."""
-    if schema is False and not root:
-        return {"not": {}}
-    if not isinstance(schema, dict):
-        return schema
-    rewritten = dict(schema)
-    for key, value in schema.items():
-        if key in _SUBSCHEMA:
-            rewritten[key] = _false_as_not(value, root=False)
-        elif key in _SUBSCHEMA_LIST and isinstance(value, list):
-            rewritten[key] = [_false_as_not(item, root=False) for item in value]
-        elif key in _SUBSCHEMA_MAP and isinstance(value, dict):
-            rewritten[key] = {name: _false_as_not(sub, root=False) for name, sub in value.items()}
-    return rewritten
 
 
 def compile_validator(schema: dict | bool) -> EventValidator:

@@ -75,3 +75,55 @@ def test_register_confirm_log_in_with_the_mailed_code_and_see_the_apps_page(
             page.wait_for_url(f"{live_url}/auth/login?next=%2Fapps")
         finally:
             browser.close()
+
+
+def test_the_reset_pages_asset_requests_carry_no_token_in_referer(live_url, smtp_sink, make_user):
+    address = make_user()
+    seen: list[tuple[str, str]] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        try:
+            page = browser.new_page()
+            page.goto(f"{live_url}/auth/reset")
+            page.fill("input[name=email]", address)
+            page.click("input[type=submit]")
+            mail = smtp_sink.wait_for(address, "Reset your")
+            link = next(word for word in text_of(mail).split() if word.startswith(live_url))
+            token = link.rsplit("/", 1)[1]
+            page.on(
+                "request",
+                lambda request: seen.append((request.url, request.headers.get("referer", ""))),
+            )
+            page.goto(link)
+            page.wait_for_url(f"{live_url}/auth/reset/new")
+            expect(page.locator("input[name=password]")).to_be_visible()
+            page.wait_for_load_state("networkidle")
+        finally:
+            browser.close()
+    assets = [(url, referer) for url, referer in seen if "/static/" in url]
+    assert assets, seen  # the page did load its stylesheet and scripts
+    after_the_link = [(url, referer) for url, referer in seen if url != link]
+    assert all(token not in url + referer for url, referer in after_the_link), seen
+
+
+def test_login_with_a_tab_in_next_lands_on_the_apps_page(live_url, smtp_sink, make_user):
+    address = make_user()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        try:
+            page = browser.new_page()
+            page.goto(f"{live_url}/auth/login?next=/%09/evil.example/phish")
+            page.fill("input[name=email]", address)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("input[type=submit]")
+            page.wait_for_url(f"{live_url}/auth/otp")
+            page.fill("input[name=code]", code_in(smtp_sink.wait_for(address, "login code")))
+            page.click("input[type=submit]")
+            page.wait_for_url(f"{live_url}/apps", timeout=15_000)
+            assert page.url == f"{live_url}/apps"
+        finally:
+            browser.close()

@@ -14,7 +14,7 @@ FORMS = [
     ("/auth/otp", {"code": "123456"}),
     ("/auth/otp/resend", {}),
     ("/auth/reset", {"email": "csrf@example.com"}),
-    ("/auth/reset/some-token", {"password": PASSWORD}),
+    ("/auth/reset/new", {"password": PASSWORD}),
     ("/auth/logout", {}),
     ("/apps", {"name": "csrf-app"}),
     (f"/apps/{uuid.uuid4()}/members", {"email": "csrf@example.com"}),

@@ -8,6 +8,7 @@ from tests.accounts import PASSWORD, Web, landed, link_in, log_in, page, text_of
 
 NEW_PASSWORD = "a brand new passphrase"
 SAME_ANSWER = "If an account exists for that address, we sent it a link"
+NEW_PASSWORD_PAGE = "/auth/reset/new"
 
 
 def request_link(web, smtp_sink, address: str) -> str:
@@ -19,6 +20,12 @@ def request_link(web, smtp_sink, address: str) -> str:
     return link_in(mail)
 
 
+def set_password(web, link: str, password: str):
+    """Open the emailed link (its token goes into the session), then submit the form."""
+    web.get(link)
+    return web.submit(NEW_PASSWORD_PAGE, {"password": password})
+
+
 def test_reset_link_works_once_and_ends_other_sessions(web, app, smtp_sink, make_user):
     address = make_user()
     log_in(web, smtp_sink, address)
@@ -28,7 +35,7 @@ def test_reset_link_works_once_and_ends_other_sessions(web, app, smtp_sink, make
 
     link = request_link(Web(app.test_client()), smtp_sink, address)
     resetter = Web(app.test_client())
-    done = resetter.submit(link, {"password": NEW_PASSWORD})
+    done = set_password(resetter, link, NEW_PASSWORD)
     assert landed(done) == "/auth/login"
     assert "every session was logged out" in page(done)
     assert smtp_sink.wait_for(address, "password was changed")
@@ -36,7 +43,9 @@ def test_reset_link_works_once_and_ends_other_sessions(web, app, smtp_sink, make
     for device in (web, other_device):
         answer = device.get("/apps", follow_redirects=True)
         assert landed(answer) == "/auth/login"
-    again = resetter.submit(link, {"password": "yet another passphrase"}, page="/auth/reset")
+    again = resetter.submit(
+        NEW_PASSWORD_PAGE, {"password": "yet another passphrase"}, page="/auth/reset"
+    )
     assert "not valid" in page(resetter.get(link, follow_redirects=True))
     assert landed(again) != "/apps"
 
@@ -52,8 +61,8 @@ def test_reset_link_expires_after_30_minutes(web, smtp_sink, make_user, move_clo
     move_clock(minutes=minutes)
     answer = web.get(link, follow_redirects=True)
     if works:
-        assert landed(answer) == link
-        assert landed(web.submit(link, {"password": NEW_PASSWORD})) == "/auth/login"
+        assert landed(answer) == NEW_PASSWORD_PAGE
+        assert landed(web.submit(NEW_PASSWORD_PAGE, {"password": NEW_PASSWORD})) == "/auth/login"
     else:
         assert landed(answer) == "/auth/reset"
         assert "not valid" in page(answer)
@@ -62,10 +71,10 @@ def test_reset_link_expires_after_30_minutes(web, smtp_sink, make_user, move_clo
 def test_a_refused_new_password_keeps_the_link_usable(web, smtp_sink, make_user):
     address = make_user()
     link = request_link(web, smtp_sink, address)
-    refused = web.submit(link, {"password": "short"})
-    assert landed(refused) == link
+    refused = set_password(web, link, "short")
+    assert landed(refused) == NEW_PASSWORD_PAGE
     assert "Use 10 to 128 characters" in page(refused)
-    assert landed(web.submit(link, {"password": NEW_PASSWORD})) == "/auth/login"
+    assert landed(web.submit(NEW_PASSWORD_PAGE, {"password": NEW_PASSWORD})) == "/auth/login"
 
 
 def test_reset_answers_the_same_for_an_unknown_address_and_sends_nothing(web, smtp_sink):
@@ -74,3 +83,25 @@ def test_reset_answers_the_same_for_an_unknown_address_and_sends_nothing(web, sm
     assert landed(answer) == "/auth/login"
     assert SAME_ANSWER in page(answer)
     assert smtp_sink.received(address) == []
+
+
+def test_the_token_leaves_the_url_at_once_and_no_page_sends_it_as_referer(
+    web, smtp_sink, make_user
+):
+    address = make_user()
+    link = request_link(web, smtp_sink, address)
+    opened = web.get(link)
+    assert opened.status_code == 302
+    assert opened.headers["Location"] == NEW_PASSWORD_PAGE
+    assert opened.headers["Referrer-Policy"] == "no-referrer"
+    form = web.get(NEW_PASSWORD_PAGE)
+    token = link.rsplit("/", 1)[1]
+    assert form.status_code == 200 and token not in page(form)
+    assert form.headers["Referrer-Policy"] == "same-origin"  # and its URL holds no token
+    assert landed(web.submit(NEW_PASSWORD_PAGE, {"password": NEW_PASSWORD})) == "/auth/login"
+
+
+def test_the_password_form_without_an_opened_link_sends_to_the_request_page(web):
+    answer = web.get(NEW_PASSWORD_PAGE, follow_redirects=True)
+    assert landed(answer) == "/auth/reset"
+    assert "not valid" in page(answer)

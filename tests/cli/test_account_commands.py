@@ -35,7 +35,10 @@ def test_users_create_makes_a_confirmed_user_with_a_single_use_password_link(app
     assert "Invalid email or password." in page(refused)
 
     path = data["password_set_link"].removeprefix(app.config["PUBLIC_URL"])
-    assert landed(web.submit(path, {"password": "operator chosen pass"})) == "/auth/login"
+    web.get(path)  # the link's token moves into the session
+    assert landed(web.submit("/auth/reset/new", {"password": "operator chosen pass"})) == (
+        "/auth/login"
+    )
     assert "not valid" in page(web.get(path, follow_redirects=True))
     assert landed(log_in(Web(app.test_client()), smtp_sink, address, "operator chosen pass")) == (
         "/apps"
@@ -82,3 +85,47 @@ def test_apps_add_member_gives_an_existing_app_an_owner(app, make_user):
     assert "already a member" in again["error"]
     unknown = run(app, "apps", "add-member", created["id"], "nobody@example.com", code=1)
     assert "no developer with email" in unknown["error"]
+
+
+def _signed_in(app, address: str):
+    """A test client carrying a session for `address`, made the way complete_login does."""
+    from datetime import UTC, datetime
+
+    from app.auth.accounts import find_user
+
+    client = Web(app.test_client()).client
+    with app.app_context():
+        session_id = find_user(address).get_id()
+    with client.session_transaction() as session:
+        session.permanent = True
+        session["_user_id"] = session_id
+        session["_fresh"] = True
+        session["login_at"] = session["seen_at"] = datetime.now(UTC).timestamp()
+    return client
+
+
+def test_users_make_admin_opens_the_system_page(app, make_user):
+    address = make_user()
+    client = _signed_in(app, address)
+    assert client.get("/system").status_code == 404
+    data = run(app, "users", "make-admin", address.upper())
+    assert data == {"id": data["id"], "email": address, "is_admin": True}
+    assert client.get("/system").status_code == 200
+    refused = run(app, "users", "make-admin", unique_email("nobody"), code=1)
+    assert "no user with email" in refused["error"]
+
+
+def test_the_first_account_of_an_installation_is_its_admin(app, tmp_path):
+    from flask_migrate import upgrade
+
+    from app.auth import accounts
+    from app.config import PROJECT_ROOT, engine_options
+    from tests.support import app_with
+
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    fresh = {"SQLALCHEMY_DATABASE_URI": url, "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url)}
+    with app_with(app, fresh) as installation, installation.app_context():
+        upgrade(directory=str(PROJECT_ROOT / "migrations"))
+        first, _link = accounts.create_confirmed(unique_email("first"))
+        second, _link = accounts.create_confirmed(unique_email("second"))
+        assert (first.is_admin, second.is_admin) == (True, False)

@@ -293,3 +293,46 @@ def test_a_schema_as_deep_as_the_deepest_event_is_still_saved(app, team):
         headers={"X-CSRFToken": token},
     )
     assert answer.status_code == 201, answer.get_json()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "q=needle",
+        f"q=needle&after={uuid.UUID(int=0)}",  # a live page with no results yet
+        f"q=needle&after={uuid.UUID(int=0)}&mark=stale",
+    ],
+)
+def test_a_search_without_a_range_looks_back_one_day_even_when_polling(app, team, query):
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    from app.store.events import store_events
+    from tests.support import make_record, uuid7_at
+
+    rng = random.Random(7)
+    old_moment = datetime.now(UTC) - timedelta(days=2)
+    old = make_record(
+        team["app_id"],
+        id=uuid7_at(old_moment, rng),
+        received_at=old_moment.isoformat(),
+        payload={"eventName": "e", "text": "needle"},
+    )
+    [recent] = stored_events(app, team["app_id"], [{"payload": {"eventName": "e", "t": "needle"}}])
+    with app.app_context():
+        store_events([old])
+    answer = team["owner"].get(f"/api/apps/{team['app_id']}/events?{query}")
+    assert [row["id"] for row in answer.get_json()["events"]] == [recent]
+    ranged = team["owner"].get(f"/api/apps/{team['app_id']}/events?{query}&range=7d")
+    assert [row["id"] for row in ranged.get_json()["events"]] == [recent, old["id"]]
+
+
+def test_the_store_bounds_a_search_without_a_range_to_one_day(app, team):
+    from app.store.reads import events as event_queries
+    from app.store.reads.events import StreamFilter
+
+    query = event_queries.stream_query(
+        uuid.UUID(team["app_id"]), StreamFilter(search="x", after=uuid.UUID(int=0))
+    )
+    floors = [v for v in query.compile().params.values() if isinstance(v, uuid.UUID)]
+    assert max(floors) > uuid.UUID(int=0)  # an id floor besides the cursor

@@ -63,7 +63,7 @@ def test_owner_invites_a_registered_developer_who_gets_a_mail_and_access(develop
     answer = owner.submit(
         f"/apps/{app_id}/members", {"email": member_address.upper()}, page=f"/apps/{app_id}"
     )
-    assert f"{member_address} is now a member" in page(answer)
+    assert "they are a member of" in page(answer)
     mail = smtp_sink.wait_for(member_address, "added you to")
     assert link_in(mail) == f"/apps/{app_id}"
     assert member.get(f"/apps/{app_id}").status_code == 200
@@ -76,21 +76,35 @@ def test_owner_invites_a_registered_developer_who_gets_a_mail_and_access(develop
     assert refused.status_code == 403
 
 
-def test_inviting_an_unregistered_address_says_so_and_adds_no_one(app, developer):
+def test_inviting_an_unregistered_address_answers_the_same_and_adds_no_one(app, developer):
     from app.extensions import db
     from app.models import Membership
 
     _owner_address, owner = developer()
     app_id, _key = create_app(owner)
-    answer = owner.submit(
-        f"/apps/{app_id}/members", {"email": unique_email("ghost")}, page=f"/apps/{app_id}"
-    )
-    assert "No developer has registered with" in page(answer)
+    ghost, registered = unique_email("ghost"), developer()[0]
+    answers = [
+        page(owner.submit(f"/apps/{app_id}/members", {"email": e}, page=f"/apps/{app_id}"))
+        for e in (ghost, registered)
+    ]
+    flashes = [re.search(r"If \S+ has an account here.*?invite them again\.", a) for a in answers]
+    assert flashes[0].group(0).replace(ghost, "X") == flashes[1].group(0).replace(registered, "X")
     with app.app_context():
         roles = db.session.scalars(
             select(Membership.role).where(Membership.app_id == uuid.UUID(app_id))
         ).all()
-    assert roles == ["owner"]  # only the creator; no membership for the unknown address
+    assert sorted(roles) == ["member", "owner"]  # the registered one; none for the unknown
+
+
+def test_app_names_are_unique_per_owner_so_creating_one_reveals_no_other_teams_name(developer):
+    _first_address, first = developer()
+    _second_address, second = developer()
+    name = f"shared-name-{uuid.uuid4().hex[:6]}"
+    first_id, _key = create_app(first, name)
+    second_id, _key = create_app(second, name)
+    assert first_id != second_id
+    again = page(first.submit("/apps", {"name": name}))
+    assert "you already have an app named" in again.lower()
 
 
 def test_owner_removes_a_member_but_never_the_last_owner(app, developer):

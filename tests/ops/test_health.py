@@ -197,3 +197,38 @@ def test_a_queue_with_messages_and_no_consumer_for_a_minute_is_reported_failing(
             assert (body["status"], body["queues"]) == ("ok", {"ok": True, "unconsumed": []})
     finally:
         broker.flushdb()
+
+
+@pytest.mark.parametrize(
+    ("token", "loopback", "remote_addr", "authorization", "detailed"),
+    [
+        (None, True, "10.0.0.7", None, False),
+        (None, False, "127.0.0.1", None, False),
+        (None, True, "127.0.0.1", None, True),
+        ("s3cret", True, "127.0.0.1", None, False),
+        ("s3cret", False, "10.0.0.7", "Bearer wrong", False),
+        ("s3cret", False, "10.0.0.7", "Bearer s3cret", True),
+    ],
+)
+def test_health_details_go_only_to_operators(
+    app, token, loopback, remote_addr, authorization, detailed
+):
+    hidden_database = "postgresql+psycopg2://secret_user:pw@db-secret-host.invalid:5432/lvd"
+    config = {
+        "SQLALCHEMY_DATABASE_URI": hidden_database,
+        "METRICS_TOKEN": token,
+        "METRICS_ALLOW_LOOPBACK": loopback,
+        "HEALTH_TIMEOUT_SECONDS": 5.0,
+    }
+    headers = {"Authorization": authorization} if authorization else {}
+    with app_with(app, config) as checked_app:
+        answer = checked_app.test_client().get(
+            "/health", headers=headers, environ_base={"REMOTE_ADDR": remote_addr}
+        )
+    assert answer.status_code == 503
+    text = answer.get_data(as_text=True)
+    if detailed:
+        assert "db-secret-host.invalid" in answer.get_json()["database"]["error"]
+    else:
+        assert answer.get_json() == {"status": "unavailable"}
+        assert "secret" not in text

@@ -55,7 +55,8 @@ def test_events_are_stored_in_the_request(app, make_tracked_app, private_redis, 
         ).get_json()
         assert stored_count(app, tracked["id"]) == 3
         states = [
-            client.get(f"/api/tasks/{t}").get_json() for t in (single["task_id"], batch["task_id"])
+            client.get(f"/api/tasks/{t}", headers=headers).get_json()
+            for t in (single["task_id"], batch["task_id"])
         ]
     assert [s["state"] for s in states] == ["SUCCESS", "SUCCESS"]
     assert states[1]["result"] == {"received": 2, "stored": 2, "duplicates": 0}

@@ -106,19 +106,23 @@ def test_web_counters_are_summed_across_gunicorn_workers(app, make_tracked_app):
 
 
 @pytest.mark.parametrize(
-    ("token", "remote_addr", "authorization", "status"),
+    ("token", "loopback", "remote_addr", "authorization", "status"),
     [
-        (None, "127.0.0.1", None, 200),
-        (None, "::1", None, 200),
-        (None, "10.0.0.7", None, 403),
-        ("s3cret", "127.0.0.1", None, 401),
-        ("s3cret", "10.0.0.7", "Bearer wrong", 401),
-        ("s3cret", "10.0.0.7", "Basic s3cret", 401),
-        ("s3cret", "10.0.0.7", "Bearer s3cret", 200),
+        (None, True, "127.0.0.1", None, 200),
+        (None, True, "::1", None, 200),
+        (None, True, "10.0.0.7", None, 403),
+        (None, False, "127.0.0.1", None, 403),  # production: loopback is not enough
+        (None, False, "::1", None, 403),
+        ("s3cret", True, "127.0.0.1", None, 401),
+        ("s3cret", False, "127.0.0.1", "Bearer s3cret", 200),
+        ("s3cret", False, "10.0.0.7", "Bearer wrong", 401),
+        ("s3cret", False, "10.0.0.7", "Basic s3cret", 401),
+        ("s3cret", False, "10.0.0.7", "Bearer s3cret", 200),
     ],
 )
-def test_metrics_access(app, monkeypatch, token, remote_addr, authorization, status):
+def test_metrics_access(app, monkeypatch, token, loopback, remote_addr, authorization, status):
     monkeypatch.setitem(app.config, "METRICS_TOKEN", token)
+    monkeypatch.setitem(app.config, "METRICS_ALLOW_LOOPBACK", loopback)
     headers = {"Authorization": authorization} if authorization else {}
     answer = app.test_client().get(
         "/metrics", headers=headers, environ_base={"REMOTE_ADDR": remote_addr}

@@ -169,6 +169,40 @@ def test_unsafe_webhook_targets_are_refused(url):
         webhooks.check_target(url, allow_private=False)
 
 
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254
+        ("64:ff9b:1::a00:1", False),  # local-use NAT64
+        ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+        ("2002:7f00:1::1", False),  # 6to4 of 127.0.0.1
+        ("2002:c0a8:1::1", False),  # 6to4 of 192.168.0.1
+        ("::ffff:127.0.0.1", False),  # IPv4-mapped
+        ("::ffff:8.8.8.8", True),
+        ("::ffff:0:7f00:1", False),  # IPv4-translated
+        ("::127.0.0.1", False),  # IPv4-compatible (deprecated)
+        ("::8.8.8.8", False),
+        ("fec0::1", False),  # site-local (deprecated)
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
+        ("fd00::1", False),
+        ("fe80::1", False),
+        ("ff02::1", False),
+    ],
+)
+def test_an_address_holding_an_ipv4_is_judged_by_it_or_refused(address, public):
+    url = f"http://[{address}]/hook" if ":" in address else f"http://{address}/hook"
+    if public:
+        assert webhooks.check_target(url, allow_private=False) == [address]
+    else:
+        with pytest.raises(webhooks.UnsafeWebhookTarget, match="loopback or private"):
+            webhooks.check_target(url, allow_private=False)
+
+
 def test_private_targets_are_allowed_when_the_operator_says_so():
     assert webhooks.check_target("http://127.0.0.1:8000/hook", allow_private=True) == ["127.0.0.1"]
     with pytest.raises(webhooks.UnsafeWebhookTarget, match="http"):

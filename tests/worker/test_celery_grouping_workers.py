@@ -83,10 +83,20 @@ def test_small_messages_share_transactions_and_each_gets_its_result(
     assert moments <= 10, f"{moments} transactions for 44 messages: they were not grouped"
     for _name, _args, task_id in singles:
         wait_for(lambda task_id=task_id: _result(app, task_id)[0] == states.SUCCESS, timeout=10)
-        assert _result(app, task_id)[1] == {"received": 1, "stored": 1, "duplicates": 0}
+        assert _result(app, task_id)[1] == {
+            "received": 1,
+            "stored": 1,
+            "duplicates": 0,
+            "apps": {target["id"]: 1},
+        }
     for _name, _args, task_id in small_batches:
         wait_for(lambda task_id=task_id: _result(app, task_id)[0] == states.SUCCESS, timeout=10)
-        assert _result(app, task_id)[1] == {"received": 5, "stored": 5, "duplicates": 0}
+        assert _result(app, task_id)[1] == {
+            "received": 5,
+            "stored": 5,
+            "duplicates": 0,
+            "apps": {target["id"]: 5},
+        }
 
 
 def test_a_group_holding_a_stored_record_falls_back_and_stores_everything_once(
@@ -102,8 +112,18 @@ def test_a_group_holding_a_stored_record_falls_back_and_stores_everything_once(
         wait_for(lambda r=record: _result(app, r["id"])[0] == states.SUCCESS, timeout=30)
     rows, counted, _moments = _stored(app, target["id"])
     assert rows == counted == 20
-    assert _result(app, records[7]["id"])[1] == {"received": 1, "stored": 0, "duplicates": 1}
-    assert _result(app, records[0]["id"])[1] == {"received": 1, "stored": 1, "duplicates": 0}
+    assert _result(app, records[7]["id"])[1] == {
+        "received": 1,
+        "stored": 0,
+        "duplicates": 1,
+        "apps": {target["id"]: 1},
+    }
+    assert _result(app, records[0]["id"])[1] == {
+        "received": 1,
+        "stored": 1,
+        "duplicates": 0,
+        "apps": {target["id"]: 1},
+    }
 
 
 def test_storage_changes_each_apps_mark_for_the_live_polls(app, make_tracked_app, default_worker):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Select, String, cast, select
 
@@ -21,6 +21,8 @@ from app.store.ranges import id_floor
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
+# A text search reads every payload it passes: without a range it looks back this far.
+SEARCH_WINDOW = timedelta(hours=24)
 
 
 class BadFilter(ValueError):
@@ -79,8 +81,11 @@ def stream_query(app_id: uuid.UUID, wanted: StreamFilter) -> Select:
         query = query.where(Event.id > wanted.after)
     if wanted.before:
         query = query.where(Event.id < wanted.before)
-    if wanted.since:
-        query = query.where(Event.id >= id_floor(wanted.since))
+    since = wanted.since
+    if wanted.search and since is None:
+        since = datetime.now(UTC) - SEARCH_WINDOW
+    if since:
+        query = query.where(Event.id >= id_floor(since))
     if wanted.search:
         query = query.where(cast(Event.payload, String).ilike(_contains(wanted.search), "\\"))
     return query.order_by(Event.id.desc()).limit(wanted.limit)

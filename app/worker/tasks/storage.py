@@ -12,6 +12,7 @@ from celery.exceptions import Reject
 from app.store import live_marks
 from app.store.events import store_events
 from app.store.revision import RECHECK_SECONDS, RevisionMismatch
+from app.store.task_results import parked_result, storage_result
 from app.worker import dead_letter
 from celery_config import (
     STORAGE_MAX_RETRIES,
@@ -69,7 +70,7 @@ def _store_or_retry(task: Task, records: list[dict]) -> dict:
         raise _retry_or_requeue(task, exc, countdown) from exc
     if stored:
         live_marks.record_stored(task.app.backend, records)  # for the live pages' polls
-    return {"received": len(records), "stored": stored, "duplicates": len(records) - stored}
+    return storage_result(records, stored)
 
 
 def _park_or_requeue(task: Task, records: list[dict], exc: Exception) -> dict:
@@ -78,7 +79,7 @@ def _park_or_requeue(task: Task, records: list[dict], exc: Exception) -> dict:
     except Exception as park_error:
         # Could not park them either: hand the message back rather than ack it.
         raise Reject(park_error, requeue=True) from exc
-    return {"received": len(records), "stored": 0, "dead_lettered": len(records)}
+    return parked_result(records)
 
 
 def _retry_or_requeue(task: Task, exc: Exception, countdown: float) -> BaseException:

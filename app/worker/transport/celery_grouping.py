@@ -44,6 +44,7 @@ from kombu.serialization import loads, prepare_accept_content
 import celery_config
 from app.store import live_marks
 from app.store.events import AlreadyStored, store_all_new
+from app.store.task_results import storage_result
 from app.worker.tasks.storage import unpack_records
 
 log = logging.getLogger(__name__)
@@ -241,8 +242,7 @@ def store_group(jobs: list[tuple[str, bytes, str, str]]) -> bool:
             log.log(level, "group of %d message(s) goes message by message: %r", len(jobs), exc)
             return False
     outcomes = [
-        (task_id, {"received": len(records), "stored": len(records), "duplicates": 0})
-        for task_id, records in per_message
+        (task_id, storage_result(records, len(records))) for task_id, records in per_message
     ]
     backend = celery_app.backend
     app_ids = live_marks.apps_of(stored)
