@@ -213,7 +213,7 @@ class AllProcesses(BaseModel):
     LOG_LEVEL: LogLevel = setting("INFO", "log level of the application's own log lines")
     LVD_PROFILE: Literal["standard", "metered"] = setting(
         "standard",
-        "`metered`: for a hosted Redis that bills per command (README, *Metered Redis*)",
+        "`metered`: for a hosted Redis that bills per command (docs/operations.md)",
         expects="standard or metered",
     )
     PRODUCTION: Flag = setting(

@@ -8,8 +8,8 @@ called, then reads the stored result, so a result written before or after is see
 Results are published (SET + PUBLISH) for every task but the storage tasks
 (`process_event_async`, `process_event_batch`), which run once per accepted message:
 their results are written with one SET and are read by state lookup
-(`GET /api/tasks/<id>`, `AsyncResult.state`), never awaited with `.get()` (README,
-"Task results"). That saves a round trip per published event and a PUBLISH per stored
+(`GET /api/tasks/<id>`, `AsyncResult.state`), never awaited with `.get()` (docs/api.md,
+"task results"). That saves a round trip per published event and a PUBLISH per stored
 message, and keeps publishing independent of the result store: an outage there must
 not stall ingestion.
 
