@@ -20,6 +20,7 @@ from app.ingest.publish import storage_sender
 from app.ingest.ratelimit import ingest_limiter
 from app.ingest.registry import registry
 from app.ops.metrics import metrics
+from app.testapi.waiters import stored_notices
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "migrations")
 
@@ -67,6 +68,7 @@ def register_extensions(app: Flask) -> None:
     group_publisher.init_app(app)
     celery_client.init_app(app, make_sender=storage_sender)
     metrics.init_app(app)
+    stored_notices.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -78,14 +80,19 @@ def register_blueprints(app: Flask) -> None:
     from app.dashboard.landing import bp as landing_bp
     from app.ingest.api import api_blueprint
     from app.ops.health import bp as health_bp
+    from app.testapi import test_api_blueprint
 
     api_bp = api_blueprint()
     csrf.exempt(api_bp)  # the ingestion API authenticates with ingest keys, not cookies
+    test_api_bp = test_api_blueprint()
+    csrf.exempt(test_api_bp)  # read tokens need none; sessions are checked in testapi.access
     # The dashboard's JSON lives under /api too, but is read with the page's session cookie.
     app.session_interface = PagesOnlySessionInterface(
         api_bp.url_prefix, session_prefixes=(dashboard_api_bp.url_prefix,)
     )
-    for blueprint in (api_bp, auth_bp, dashboard_bp, dashboard_api_bp, landing_bp, health_bp):
+    for blueprint in (api_bp, auth_bp, dashboard_bp, dashboard_api_bp, test_api_bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (landing_bp, health_bp):
         app.register_blueprint(blueprint)
 
 

@@ -101,6 +101,9 @@ class Config:
         self.METRICS_ENABLED = _env_bool("METRICS_ENABLED", True)
         # false: storage and mail run in the request, no worker needed (app/celery_client.py).
         self.CELERY_ENABLED = _env_bool("CELERY_ENABLED", True)
+        # Test API: requests of one web process that may wait for an event at once; each
+        # holds a gunicorn thread, so keep it below GUNICORN_THREADS (docs/testing-api.md).
+        self.TEST_API_MAX_WAITERS = _env_int("TEST_API_MAX_WAITERS", 4)
         self._accounts()
         self._background_work()
 

@@ -6,7 +6,7 @@ from app.models.alerts import (
     NotificationChoice,
     WebhookDelivery,
 )
-from app.models.apps import App, IngestKey, RegistryState
+from app.models.apps import App, IngestKey, ReadToken, RegistryState
 from app.models.events import Event, EventClientId, EventCount
 from app.models.jobs import BackgroundJob, EventRevalidation
 from app.models.rollups import DailyRollup, ErrorGroup, ErrorGroupHour, HourlyRollup
@@ -34,6 +34,7 @@ __all__ = [
     "IngestKey",
     "Membership",
     "OneTimeCode",
+    "ReadToken",
     "RegistryState",
     "User",
     "WorkerHeartbeat",

@@ -28,6 +28,9 @@
   ["status", "event", "q", "range"].forEach(function (name) {
     if (params.get(name) && form.elements[name]) form.elements[name].value = params.get(name);
   });
+  // Events of CI test runs are hidden unless the toggle shows them.
+  const testRuns = form.elements.test_runs;
+  if (testRuns) testRuns.checked = params.get("test_runs") === "1";
 
   function query(extra) {
     const wanted = new URLSearchParams();
@@ -35,6 +38,7 @@
       const value = form.elements[name].value.trim();
       if (value) wanted.set(name, value);
     });
+    if (testRuns && testRuns.checked) wanted.set("test_runs", "1");
     Object.keys(extra).forEach(function (k) { if (extra[k]) wanted.set(k, extra[k]); });
     return wanted;
   }
@@ -164,6 +168,8 @@
     window.history.replaceState(null, "", address);
     reload();
   });
+
+  if (testRuns) testRuns.addEventListener("change", function () { form.requestSubmit(); });
 
   pauseButton.addEventListener("click", function () {
     paused = !paused;
