@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from sqlalchemy import ColumnElement, cast, func, select
+from sqlalchemy import ColumnElement, String, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB
 
 from app.extensions import db
@@ -155,7 +155,10 @@ def _by_client_id(app_id: uuid.UUID, client_id: str) -> Event | None:
 def _field_equals(path: tuple[str, ...], value: object) -> ColumnElement[bool]:
     document = orjson.dumps(value).decode()
     if db.session.get_bind().dialect.name == "postgresql":
-        return func.jsonb_extract_path(Event.payload, *path) == cast(document, JSONB)
+        # The value goes as JSON text cast to jsonb (a JSONB-typed bind would encode it twice).
+        return func.jsonb_extract_path(Event.payload, *path) == cast(
+            literal(document, String), JSONB
+        )
     # SQLite 3.38+: `->` answers the JSON text of the value, compared with the minified one.
     json_path = "$" + "".join(f'."{segment}"' for segment in path)
     return Event.payload.op("->")(json_path) == func.json(document)
