@@ -260,6 +260,11 @@ class Web(BaseModel):
         "gunicorn's own: proxy addresses it trusts for `X-Forwarded-*`; set, it tells the "
         "start check a proxy is in front",
     )
+    TEST_API_MAX_WAITERS: Count = setting(
+        4,
+        "requests of one web process that may wait for an event at once (`?wait=`); each "
+        "holds a gunicorn thread, so keep it below `GUNICORN_THREADS` (docs/testing-api.md)",
+    )
     WEB_STATEMENT_TIMEOUT_MS: NonNegative = setting(
         5000,
         "longest a web request's SQL statement may run (PostgreSQL, gunicorn workers only); "

@@ -21,6 +21,7 @@ from app.ingest.ratelimit import ingest_limiter
 from app.ingest.registry import registry
 from app.models.types import rfc3339
 from app.ops.metrics import metrics
+from app.testapi.waiters import stored_notices
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "migrations")
 
@@ -69,6 +70,7 @@ def register_extensions(app: Flask) -> None:
     group_publisher.init_app(app)
     celery_client.init_app(app, make_sender=storage_sender)
     metrics.init_app(app)
+    stored_notices.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -83,17 +85,20 @@ def register_blueprints(app: Flask) -> None:
     from app.ingest.segment import segment_blueprint
     from app.openapi.document import bp as openapi_bp
     from app.ops.health import bp as health_bp
+    from app.testapi import test_api_blueprint
 
-    api_bp, segment_bp = api_blueprint(), segment_blueprint()
-    for ingestion in (api_bp, segment_bp):
-        csrf.exempt(ingestion)  # the ingestion APIs authenticate with ingest keys, not cookies
+    api_bp, segment_bp, test_api_bp = api_blueprint(), segment_blueprint(), test_api_blueprint()
+    for exempt in (api_bp, segment_bp, test_api_bp):
+        # The ingestion APIs authenticate with ingest keys; the test API's read tokens need
+        # no CSRF token, and its session requests are checked in testapi.access.
+        csrf.exempt(exempt)
     # The dashboard's JSON lives under /api too, but is read with the page's session cookie.
     app.session_interface = PagesOnlySessionInterface(
         (api_bp.url_prefix, segment_bp.url_prefix),
         session_prefixes=(dashboard_api_bp.url_prefix,),
     )
-    blueprints = (api_bp, segment_bp, auth_bp, dashboard_bp, dashboard_api_bp, landing_bp)
-    for blueprint in (*blueprints, health_bp):
+    blueprints = (api_bp, segment_bp, auth_bp, dashboard_bp, dashboard_api_bp, test_api_bp)
+    for blueprint in (*blueprints, landing_bp, health_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(openapi_bp)
 

@@ -1,6 +1,7 @@
 """Hourly maintenance: day partitions of `events` (created ahead, expired ones dropped),
-retention app by app, alert mails and webhook deliveries whose queueing or retry chain
-was lost (background/alert_outbox.py), expired export files."""
+retention app by app (and test-run events after a day), alert mails and webhook
+deliveries whose queueing or retry chain was lost (background/alert_outbox.py), expired
+export files."""
 
 from __future__ import annotations
 
@@ -22,19 +23,23 @@ def maintain(batch_rows: int, now: datetime | None = None) -> dict:
     changed = maintain_partitions(now) if partitioned else {}
     longest = retention.longest_retention_days()
     db.session.rollback()
-    deleted = {}
+    deleted, test_runs = {}, {}
     for app_id in retention.apps_with_events():
         try:
             removed = retention.expire_app(app_id, batch_rows, now, partitioned, longest)
+            runs_removed = retention.expire_test_runs(app_id, batch_rows, now)
         except Exception:
             db.session.rollback()
             log.exception("retention of app %s failed; the next run tries again", app_id)
             continue
         if removed:
             deleted[str(app_id)] = removed
+        if runs_removed:
+            test_runs[str(app_id)] = runs_removed
     return {
         **changed,
         "deleted": deleted,
+        "deleted_test_run_events": test_runs,
         **alert_outbox.requeue_lost(max(now, datetime.now(UTC))),
         "expired_exports": exports.remove_expired_exports(),
     }

@@ -11,6 +11,10 @@ Events and counters are cut at the same whole minute, so counters equal rows for
 retained window at every moment. Rollups are kept (the dashboard's long ranges read
 them); client `eventId` idempotency holds for as long as the events are retained
 (at least a day: retention is at least one day).
+
+Events sent in a CI test run (`test_run`) are deleted TEST_RUN_HOURS after they were
+received whatever the app's retention, with their client eventIds (a CI job that runs
+again the next day may send the same ids), through the partial index of migration 0007.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, MetaData, Table, delete, func, select, text, update
+from sqlalchemy.sql import ColumnElement
 
 from app.extensions import db
-from app.models import App, AppBackgroundSettings, Event, EventCount
+from app.models import App, AppBackgroundSettings, Event, EventClientId, EventCount
 from app.models.alerts import DEFAULT_RETENTION_DAYS
 from app.models.types import as_utc
 from app.store.locks import try_lock_for_transaction
@@ -30,6 +35,7 @@ from app.store.partitions import DEFAULT_PARTITION
 from app.store.rollups.compute import floor_minute
 
 MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 1, 3650
+TEST_RUN_HOURS = 24
 _EVENTS = Event.__table__
 # The default partition on its own (its rows are not in any day partition).
 _DEFAULT = Table(DEFAULT_PARTITION, MetaData(), *(Column(c.name, c.type) for c in _EVENTS.c))
@@ -135,29 +141,64 @@ def delete_expired(
             return deleted
 
 
-def _delete_batch(source: Table, app_id: uuid.UUID, cutoff: datetime, batch_rows: int) -> int:
+def expire_test_runs(app_id: uuid.UUID, batch_rows: int, now: datetime | None = None) -> int:
+    """Delete the app's test-run events received TEST_RUN_HOURS ago or earlier, and their
+    client eventIds, `batch_rows` per transaction; return how many events."""
+    cutoff = as_utc(now or datetime.now(UTC)) - timedelta(hours=TEST_RUN_HOURS)
+    deleted = 0
+    while True:
+        try:
+            if not try_lock_for_transaction("retention", str(app_id)):
+                db.session.rollback()
+                return deleted
+            removed = _delete_batch(
+                _EVENTS, app_id, cutoff, batch_rows, only=_EVENTS.c.test_run.is_not(None)
+            )
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise
+        deleted += removed
+        if removed < batch_rows:
+            return deleted
+
+
+def _delete_batch(
+    source: Table,
+    app_id: uuid.UUID,
+    cutoff: datetime,
+    batch_rows: int,
+    only: ColumnElement[bool] | None = None,
+) -> int:
     # The batch ends at the received_at of its last row, so that the DELETE is a range
     # of the (app_id, received_at) index of each partition (an `id IN (subquery)` over a
     # partitioned table would look for each id in every partition).
+    in_range = source.c.received_at < cutoff
+    if only is not None:  # test-run events only: they also lose their client ids
+        in_range = in_range & only
     last = db.session.scalar(
         select(source.c.received_at)
-        .where(source.c.app_id == app_id, source.c.received_at < cutoff)
+        .where(source.c.app_id == app_id, in_range)
         .order_by(source.c.received_at)
         .offset(batch_rows - 1)
         .limit(1)
     )
-    in_batch = source.c.received_at < cutoff
+    in_batch = in_range
     if last is not None:
         in_batch = in_batch & (source.c.received_at <= last)
     gone = db.session.execute(
         delete(source)
         .where(source.c.app_id == app_id, in_batch)
-        .returning(source.c.received_at, source.c.event_name, source.c.status)
+        .returning(
+            source.c.received_at, source.c.event_name, source.c.status, source.c.client_event_id
+        )
     ).all()
     if not gone:
         return 0
+    if only is not None:
+        _forget_client_ids(app_id, [client_id for *_, client_id in gone if client_id])
     per_counter = Counter(
-        (floor_minute(received_at), name, status) for received_at, name, status in gone
+        (floor_minute(received_at), name, status) for received_at, name, status, _ in gone
     )
     # The storage path's lock order (app, minute, name, status), so neither deadlocks.
     for (minute, name, status), n in sorted(per_counter.items()):
@@ -177,6 +218,16 @@ def _delete_batch(source: Table, app_id: uuid.UUID, cutoff: datetime, batch_rows
         )
     )
     return len(gone)
+
+
+def _forget_client_ids(app_id: uuid.UUID, client_ids: list[str]) -> None:
+    """Forget deleted events' client eventIds (PostgreSQL keeps them in their own table)."""
+    if client_ids and db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            delete(EventClientId).where(
+                EventClientId.app_id == app_id, EventClientId.client_event_id.in_(client_ids)
+            )
+        )
 
 
 def apps_with_events() -> list[uuid.UUID]:

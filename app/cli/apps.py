@@ -1,5 +1,5 @@
-"""`flask apps …`: create, add-member, rotate-key, list, set-rate-limit, set-webhook,
-set-retention, alerts."""
+"""`flask apps …`: create, add-member, rotate-key, create-read-token, revoke-read-token,
+list, set-rate-limit, set-webhook, set-retention, alerts."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from app.background import alerts, retention, webhooks
 from app.cli import emit, fail, find_app, json_option
 from app.extensions import db
 from app.models import App
-from app.store import catalog, memberships
+from app.store import catalog, memberships, read_tokens
 from app.store.memberships import role_of
 
 
@@ -85,6 +85,41 @@ def rotate_key(app_ref: str, as_json: bool) -> None:
         {"id": str(app.id), "name": app.name, "ingest_key": key},
         as_json,
         f"New ingest key for {app.name}: {key}\nOld keys stop working within a second.",
+    )
+
+
+@apps.command("create-read-token")
+@click.argument("app_ref", metavar="APP")
+@json_option
+@with_appcontext
+def create_read_token(app_ref: str, as_json: bool) -> None:
+    """Create a read token for APP's test API and print it (shown only once)."""
+    app = find_app(app_ref, as_json)
+    row, token = read_tokens.create_read_token(app)
+    emit(
+        {"id": str(app.id), "name": app.name, "token_id": row.id, "read_token": token},
+        as_json,
+        f"Read token for {app.name} (id {row.id}): {token}\n"
+        "Send it as `Authorization: Bearer …`; keep it now, it is stored hashed.",
+    )
+
+
+@apps.command("revoke-read-token")
+@click.argument("app_ref", metavar="APP")
+@click.argument("token_id", type=int)
+@json_option
+@with_appcontext
+def revoke_read_token(app_ref: str, token_id: int, as_json: bool) -> None:
+    """Stop one of APP's read tokens now."""
+    app = find_app(app_ref, as_json)
+    try:
+        row = read_tokens.revoke_read_token(app, token_id)
+    except read_tokens.UnknownToken:
+        fail(f"{app.name} has no read token {token_id}", as_json)
+    emit(
+        {"id": str(app.id), "token_id": row.id, "revoked": True},
+        as_json,
+        f"The read token {row.prefix}… of {app.name} no longer works.",
     )
 
 

@@ -2,7 +2,9 @@
 
 Authenticated by the session cookie, never by an ingest key: a logged-out caller gets
 401, a developer who is not a member of the app gets 404, exactly as for an unknown app.
-POSTs carry the page's CSRF token in the `X-CSRFToken` header.
+POSTs carry the page's CSRF token in the `X-CSRFToken` header. One event's JSON
+(`/api/apps/<app_id>/events/<id>`) is the test API's (app/testapi/), which reads the
+session too.
 """
 
 from __future__ import annotations
@@ -102,16 +104,6 @@ def events(app_id: uuid.UUID) -> Response:
         limit=wanted.limit,
         mark=mark,
     )
-
-
-@bp.get("/<uuid:app_id>/events/<event_id>")
-def event(app_id: uuid.UUID, event_id: str) -> Response:
-    """Return one stored event with its payload and every error."""
-    app, _role = member_app_or_404(app_id)
-    found = event_queries.find_event(app.id, event_id)
-    if found is None:
-        return error_response(404, "not_found", "this app has no event with that id")
-    return jsonify(event_queries.as_detail(found))
 
 
 @bp.get("/<uuid:app_id>/stats")

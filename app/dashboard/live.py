@@ -6,7 +6,7 @@ import json
 import shlex
 import uuid
 
-from flask import abort, current_app, render_template
+from flask import abort, current_app, render_template, request
 
 from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
@@ -21,7 +21,10 @@ from app.store.reads import events as event_queries
 def live(app_id: uuid.UUID) -> str:
     """Show the newest events; the page then polls the stream's cursor once a second."""
     app, role = member_app_or_404(app_id)
-    first = event_queries.stream(app.id, event_queries.StreamFilter(limit=50))
+    show_test_runs = request.args.get("test_runs") == "1"  # CI test runs are hidden by default
+    first = event_queries.stream(
+        app.id, event_queries.StreamFilter(limit=50, test_runs=show_test_runs)
+    )
     return render_template(
         "live/page.html",
         app=app,
@@ -29,6 +32,7 @@ def live(app_id: uuid.UUID) -> str:
         rows=[event_queries.as_row(event) for event in first],
         event_names=[schema.event_name for schema in catalog.latest_schemas(app.id)],
         ranges=list(RANGES),
+        show_test_runs=show_test_runs,
     )
 
 

@@ -18,6 +18,12 @@ from app.ingest.registry import AppEntry
 from app.validation import check_event
 from app.validation.envelopes import Envelope, ours
 
+MAX_TEST_RUN = 128
+
+
+class BadTestRun(ValueError):
+    """A test-run id that cannot be stored, with a message meant for the client."""
+
 
 def build_record(
     entry: AppEntry,
@@ -56,6 +62,39 @@ def verdict(record: dict) -> dict:
         "status": record["status"],
         "errors": record["errors"],
     }
+
+
+def test_run_id(value: object) -> str | None:
+    """Check a test-run id (`X-Test-Run`, Segment's `context.testRun`); None when absent.
+
+    Raise BadTestRun for anything but 1 to 128 printable characters.
+    """
+    if value is None or value == "":
+        return None
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_TEST_RUN
+        or not value.isprintable()
+        or value != value.strip()
+    ):
+        raise BadTestRun(
+            f"a test run id must be 1 to {MAX_TEST_RUN} printable characters, "
+            "without leading or trailing spaces"
+        )
+    return value
+
+
+def mark_test_run(records: list[dict], test_run: object) -> list[dict]:
+    """Put the records in a CI test run (a Segment route calls this with `context.testRun`).
+
+    Test-run events are hidden from the dashboard's stream by default, found by the test
+    API's `test_run` filter, and removed after a day. Raise BadTestRun for a bad id.
+    """
+    run = test_run_id(test_run)
+    if run is not None:
+        for record in records:
+            record["test_run"] = run
+    return records
 
 
 def new_event_id() -> str:

@@ -19,7 +19,7 @@ from app.ingest.errors import ApiError
 from app.ingest.group_commit import group_publisher
 from app.ingest.publish import StorageUnavailable, queue_records
 from app.ingest.ratelimit import check_rate_limit
-from app.ingest.records import build_record, canonical_json, verdict
+from app.ingest.records import BadTestRun, build_record, canonical_json, mark_test_run, verdict
 from app.ingest.registry import AppEntry, RegistryUnavailable, registry
 from app.ingest.shape import Shape
 
@@ -46,6 +46,7 @@ def _accept_event(entry: AppEntry) -> Response:
     if not isinstance(event, dict):
         raise ApiError(400, "not_an_object", "the body must be a JSON object (one event)")
     record = build_record(entry, event, datetime.now(UTC), config["MAX_ERRORS_PER_EVENT"])
+    _in_test_run([record])
     task_id = _queue_records([record], Shape.SINGLE_EVENT)
     answer = verdict(record)
     answer["task_id"] = task_id
@@ -87,6 +88,7 @@ def _accept_batch(entry: AppEntry) -> Response:
         record = build_record(entry, item, received_at, config["MAX_ERRORS_PER_EVENT"], serialized)
         records.append(record)
         results.append({"index": index, **verdict(record)})
+    _in_test_run(records)
     task_id = _queue_records(records, Shape.BATCH) if records else None
     return _json(
         202,
@@ -98,6 +100,14 @@ def _accept_batch(entry: AppEntry) -> Response:
             "results": results,
         },
     )
+
+
+def _in_test_run(records: list[dict]) -> None:
+    """Mark the records with the request's `X-Test-Run` header, if it has one."""
+    try:
+        mark_test_run(records, request.headers.get("X-Test-Run"))
+    except BadTestRun as exc:
+        raise ApiError(400, "bad_test_run", str(exc)) from None
 
 
 def _batch_message(task_id: str | None, records: list[dict]) -> str:

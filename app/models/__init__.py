@@ -7,7 +7,7 @@ from app.models.alerts import (
     NotificationChoice,
     WebhookDelivery,
 )
-from app.models.apps import App, IngestKey, RegistryState
+from app.models.apps import App, IngestKey, ReadToken, RegistryState
 from app.models.events import Event, EventClientId, EventCount
 from app.models.jobs import BackgroundJob, EventRevalidation
 from app.models.rollups import DailyRollup, ErrorGroup, ErrorGroupHour, HourlyRollup
@@ -37,6 +37,7 @@ __all__ = [
     "Membership",
     "OneTimeCode",
     "QueueConsumer",
+    "ReadToken",
     "RegistryState",
     "User",
     "WorkerHeartbeat",

@@ -1,4 +1,5 @@
-"""Apps, their hashed ingest keys, and the generation counter that tells caches to reload."""
+"""Apps, their hashed ingest keys and read tokens, and the generation counter that tells
+caches to reload."""
 
 from __future__ import annotations
 
@@ -51,6 +52,23 @@ class IngestKey(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     app: Mapped[App] = relationship(back_populates="keys")
+
+
+class ReadToken(db.Model):
+    """A token that reads an app's events (the test API), stored as its SHA-256.
+
+    Separate from ingest keys, which only write: a key baked into a mobile app must not
+    read what other users sent.
+    """
+
+    __tablename__ = "read_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RegistryState(db.Model):

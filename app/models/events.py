@@ -53,6 +53,15 @@ class Event(db.Model):
             sqlite_where=text("status <> 'valid'"),
         ),
         Index("ix_events_app_name_id", "app_id", "event_name", "id"),
+        # Only events sent in a CI test run enter it (0010): the others pay nothing.
+        Index(
+            "ix_events_app_test_run_id",
+            "app_id",
+            "test_run",
+            "id",
+            postgresql_where=text("test_run IS NOT NULL"),
+            sqlite_where=text("test_run IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -69,6 +78,8 @@ class Event(db.Model):
     client_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The CI test run the event was sent in (X-Test-Run); removed after TEST_RUN_HOURS.
+    test_run: Mapped[str | None] = mapped_column(String(128))
 
 
 class EventCount(db.Model):

@@ -45,6 +45,7 @@ COPY_COLUMNS = (
     "schema_version",
     "client_ts",
     "received_at",
+    "test_run",
 )
 _COLUMN_LIST = ", ".join(COPY_COLUMNS)
 # Same column types as events, no constraints: checks happen when rows move to events.
@@ -245,6 +246,8 @@ def _copy_text(records: list[dict], stored_at: datetime | None = None) -> io.Str
                 _NULL if record.get("schema_version") is None else str(record["schema_version"]),
                 _text_or_null(record.get("client_ts")),
                 record["received_at"],
+                # Records queued before test runs existed carry no "test_run".
+                _text_or_null(record.get("test_run")),
             )
         )
         + extra
@@ -322,6 +325,7 @@ def _row(record: dict) -> dict:
         "schema_version": record.get("schema_version"),
         "client_ts": _moment(record.get("client_ts")),
         "received_at": _moment(record["received_at"]),
+        "test_run": record.get("test_run"),
     }
 
 

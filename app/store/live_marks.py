@@ -16,6 +16,10 @@ at a value a page may still hold. The mark is read before the query, so an event
 during the query changes it for the next poll. A change lost after a commit (Redis
 refusing writes) is caught by the page, which sends no mark every FORCED_QUERY_EVERY
 polls. No Redis result store (standalone) or no answer means "ask the database".
+
+The same script publishes the app's id on STORED_CHANNEL: the test API's waiters
+(app/testapi/waiters.py) wake on it instead of polling. A PUBLISH nobody listens to costs
+Redis a dictionary lookup.
 """
 
 from __future__ import annotations
@@ -26,15 +30,16 @@ import uuid
 from collections.abc import Iterable
 
 import redis
-from flask import current_app
+from flask import Flask, current_app
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "lvd:stored-mark:"
+STORED_CHANNEL = "lvd:stored"
 MARK_TTL_SECONDS = 24 * 3600
 # A poll must not wait on a stuck Redis: it falls back to the database after this long.
 READ_TIMEOUT_SECONDS = 0.5
-# KEYS: the mark; ARGV: a random start, the expiry.
+# KEYS: the mark; ARGV: a random start, the expiry, the channel, the app id.
 _CHANGE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
     redis.call('INCR', KEYS[1])
@@ -42,6 +47,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 else
     redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 """
 _READ = """
 local mark = redis.call('GET', KEYS[1])
@@ -59,9 +65,17 @@ def apps_of(records: Iterable[dict]) -> set[str]:
 
 
 def queue_changes(pipe, app_ids: Iterable[str]) -> None:
-    """Add to a Redis pipeline (or run on a client) one mark change per app."""
+    """Add to a Redis pipeline (or run on a client) one mark change (and notice) per app."""
     for app_id in sorted(app_ids):
-        pipe.eval(_CHANGE, 1, KEY_PREFIX + app_id, _random_start(), MARK_TTL_SECONDS)
+        pipe.eval(
+            _CHANGE,
+            1,
+            KEY_PREFIX + app_id,
+            _random_start(),
+            MARK_TTL_SECONDS,
+            STORED_CHANNEL,
+            app_id,
+        )
 
 
 def record_stored(backend, records: list[dict]) -> None:
@@ -102,14 +116,22 @@ def results_store() -> redis.Redis | None:
     """The web process's client of the result store (None when it is not Redis)."""
     extensions = current_app.extensions
     if "live_marks_reader" not in extensions:
-        backend = extensions["celery"].backend
+        params = results_params(current_app)
         reader = None
-        if hasattr(backend, "store_results") and hasattr(backend, "connparams"):
-            params = {**backend.connparams}
-            params.pop("retry_on_timeout", None)  # deprecated in redis-py; a poll never retries
+        if params is not None:
             params.update(
                 socket_timeout=READ_TIMEOUT_SECONDS, socket_connect_timeout=READ_TIMEOUT_SECONDS
             )
             reader = redis.Redis(**params)
         extensions["live_marks_reader"] = reader
     return extensions["live_marks_reader"]
+
+
+def results_params(app: Flask) -> dict | None:
+    """redis.Redis arguments for the app's Redis result store (None when it is not Redis)."""
+    backend = app.extensions["celery"].backend
+    if not (hasattr(backend, "store_results") and hasattr(backend, "connparams")):
+        return None
+    params = {**backend.connparams}
+    params.pop("retry_on_timeout", None)  # deprecated in redis-py; a poll never retries
+    return params

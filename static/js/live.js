@@ -32,6 +32,9 @@
   ["status", "event", "q", "range"].forEach(function (name) {
     if (params.get(name) && form.elements[name]) form.elements[name].value = params.get(name);
   });
+  // Events of CI test runs are hidden unless the toggle shows them.
+  const testRuns = form.elements.test_runs;
+  if (testRuns) testRuns.checked = params.get("test_runs") === "1";
 
   function query(extra) {
     const wanted = new URLSearchParams();
@@ -39,6 +42,7 @@
       const value = form.elements[name].value.trim();
       if (value) wanted.set(name, value);
     });
+    if (testRuns && testRuns.checked) wanted.set("test_runs", "1");
     Object.keys(extra).forEach(function (k) { if (extra[k]) wanted.set(k, extra[k]); });
     return wanted;
   }
@@ -201,6 +205,8 @@
     reload();
   });
   updateExportLink();
+
+  if (testRuns) testRuns.addEventListener("change", function () { form.requestSubmit(); });
 
   pauseButton.addEventListener("click", function () {
     paused = !paused;

@@ -1,4 +1,5 @@
-"""/apps/<app_id>/settings: ingest keys (create, rotate with overlap, revoke) and members."""
+"""/apps/<app_id>/settings: ingest keys (create, rotate with overlap, revoke), the test API's
+read tokens (create, revoke) and members."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from app.dashboard import bp
 from app.dashboard.access import member_app_or_404
 from app.dashboard.forms import InviteForm, RotateKeyForm
 from app.dashboard.settings.post_redirect import show_once, take_shown_once
-from app.store import catalog, memberships
+from app.store import catalog, memberships, read_tokens
 
 
 @bp.get("/apps/<uuid:app_id>/settings")
@@ -25,6 +26,7 @@ def settings(app_id: uuid.UUID) -> str:
         app=app,
         role=role,
         keys=catalog.keys_of(app),
+        read_tokens=read_tokens.read_tokens_of(app.id),
         members=memberships.members_of(app.id),
         invite=InviteForm(),
         rotate=RotateKeyForm(),
@@ -82,4 +84,28 @@ def revoke_key(app_id: uuid.UUID, key_id: int) -> Response:
     except catalog.CatalogError:
         abort(404)
     flash(f"The key {key.prefix}… no longer works.", "success")
+    return redirect(url_for("dashboard.settings", app_id=app.id))
+
+
+@bp.post("/apps/<uuid:app_id>/read-tokens")
+def create_read_token(app_id: uuid.UUID) -> str:
+    """Create a read token for the test API (owners); show it once."""
+    app, _role = member_app_or_404(app_id, owner=True)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    _row, token = read_tokens.create_read_token(app)
+    return render_template("apps/read_token_shown.html", app=app, read_token=token)
+
+
+@bp.post("/apps/<uuid:app_id>/read-tokens/<int:token_id>/revoke")
+def revoke_read_token(app_id: uuid.UUID, token_id: int) -> Response:
+    """Stop one read token now (owners)."""
+    app, _role = member_app_or_404(app_id, owner=True)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    try:
+        row = read_tokens.revoke_read_token(app, token_id)
+    except read_tokens.UnknownToken:
+        abort(404)
+    flash(f"The read token {row.prefix}… no longer works.", "success")
     return redirect(url_for("dashboard.settings", app_id=app.id))

@@ -17,6 +17,7 @@ from app.ingest.errors import ApiError
 from app.ingest.group_commit import group_publisher
 from app.ingest.publish import StorageUnavailable, queue_records
 from app.ingest.ratelimit import check_rate_limit
+from app.ingest.records import BadTestRun, mark_test_run
 from app.ingest.segment import bp
 from app.ingest.segment.auth import app_for, body_key, header_key
 from app.ingest.segment.mapping import (
@@ -82,6 +83,12 @@ def _accept(kind: str | None) -> Response:
         )
         for item in items
     ]
+    for record in records:  # a CI suite's run: the message's own context.testRun
+        context = record["payload"].get("context")
+        try:
+            mark_test_run([record], context.get("testRun") if isinstance(context, dict) else None)
+        except BadTestRun as exc:
+            raise ApiError(400, "bad_test_run", str(exc)) from None
     if records:
         _queue(records, Shape.BATCH if kind is None else Shape.SINGLE_EVENT)
     return Response(SUCCESS, status=200, mimetype="application/json")

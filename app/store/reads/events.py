@@ -38,6 +38,7 @@ class StreamFilter:
     before: uuid.UUID | None = None  # only events older than this id (next page)
     since: datetime | None = None
     limit: int = DEFAULT_LIMIT
+    test_runs: bool = False  # also events sent in CI test runs (hidden by default)
 
 
 def parse_filter(args: dict, since: datetime | None = None) -> StreamFilter:
@@ -62,6 +63,7 @@ def parse_filter(args: dict, since: datetime | None = None) -> StreamFilter:
         before=_event_id(args.get("before"), "before"),
         since=since,
         limit=limit,
+        test_runs=(args.get("test_runs") or "").lower() in ("1", "true", "on"),
     )
 
 
@@ -73,6 +75,8 @@ def stream(app_id: uuid.UUID, wanted: StreamFilter) -> list[Event]:
 def stream_query(app_id: uuid.UUID, wanted: StreamFilter) -> Select:
     """Build the stream's query (separate, so a test can EXPLAIN it)."""
     query = select(Event).where(Event.app_id == app_id)
+    if not wanted.test_runs:
+        query = query.where(Event.test_run.is_(None))
     if wanted.status:
         query = query.where(Event.status == wanted.status)
     if wanted.event_name:
@@ -112,6 +116,7 @@ def as_row(event: Event) -> dict:
         "first_error": errors[0] if errors else None,
         "error_count": len(errors),
         "client_event_id": event.client_event_id,
+        "test_run": event.test_run,
     }
 
 
