@@ -8,20 +8,22 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 import redis
 
-from tests.support import (
+from tests.support.databases import recreate_database
+from tests.support.environment import (
     BROKER_DB,
     LIMITS_DB,
     RESULTS_DB,
     TEST_DATABASE_URL,
     TEST_REDIS_URL,
-    WorkerPool,
-    WorkerPools,
 )
+from tests.support.processes import WorkerPool, WorkerPools
+from tests.support.servers import PrivateRedis
 
 os.environ.update(
     DATABASE_URL=TEST_DATABASE_URL,
@@ -39,7 +41,6 @@ os.environ.update(
 )
 
 from tests.accounts import PASSWORD, SmtpSink, Web  # noqa: E402
-from tests.support import recreate_database  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +100,14 @@ def batch_worker(app):
     pool.start()
     yield pool
     pool.stop()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A redis-server of the test's own on a spare port: it may stop, fill or cut it."""
+    server = PrivateRedis().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

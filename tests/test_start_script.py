@@ -12,7 +12,8 @@ from pathlib import Path
 
 import psutil
 
-from tests.support import PROJECT_ROOT, process_tree, wait_for
+from tests.support.environment import PROJECT_ROOT
+from tests.support.processes import process_tree, wait_for
 
 SCRIPT = str(PROJECT_ROOT / "start_celery_worker.sh")
 

@@ -12,7 +12,9 @@ import pytest
 
 from app.models import App
 from app.store import catalog
-from tests.support import PROJECT_ROOT, USER_LOGIN_SCHEMA, wait_for
+from tests.support.environment import PROJECT_ROOT
+from tests.support.factories import USER_LOGIN_SCHEMA
+from tests.support.processes import wait_for
 
 
 @pytest.fixture

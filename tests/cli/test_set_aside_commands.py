@@ -14,7 +14,7 @@ import redis
 
 from app.worker.dead_letter import park
 from tests.faults.scenario import BROKER_URL, scenario_app
-from tests.support import make_record
+from tests.support.factories import make_record
 
 
 @pytest.fixture

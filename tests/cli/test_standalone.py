@@ -18,7 +18,9 @@ import psutil
 import pytest
 import requests
 
-from tests.support import PROJECT_ROOT, free_port, process_tree, run_headless_locust, wait_for
+from tests.support.environment import PROJECT_ROOT
+from tests.support.processes import process_tree, run_headless_locust, wait_for
+from tests.support.servers import free_port
 
 SERVER_SETTINGS = (
     "DATABASE_URL",

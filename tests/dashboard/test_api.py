@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.support import USER_LOGIN_SCHEMA, stored_events
+from tests.support.factories import USER_LOGIN_SCHEMA, stored_events
 
 TYPE_ERROR = {"path": "/userId", "keyword": "type", "message": '"x" is not of type "integer"'}
 REQUIRED_ERROR = {"path": "/userId", "keyword": "required", "message": "userId is required"}

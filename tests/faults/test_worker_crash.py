@@ -1,6 +1,6 @@
 """A storage pool SIGKILLed in the middle of a backlog loses nothing and stores nothing twice.
 
-20,000 events are queued (300 batches of 60 + 2,000 singles) on a broker db of their own
+20,000 events are queued (300 batches of 60 + 2,000 singles) on a private Redis of their own
 while no worker runs. A real `default` pool starts draining them and is killed -- main
 process and pool children at once -- while it holds unacknowledged messages. A new pool
 then finishes the work: the killed pool's in-flight messages come back once its consumer's
@@ -21,17 +21,13 @@ import time
 import uuid
 from collections import Counter
 
-import pytest
 import redis
 from sqlalchemy import text
 
 from app.extensions import db
 from tests.faults.scenario import assert_stored_exactly_once, post_events
-from tests.support import TEST_REDIS_URL, USER_LOGIN_SCHEMA, WorkerPool, app_with, wait_for
-
-BROKER_URL = f"{TEST_REDIS_URL}/13"
-RESULTS_URL = f"{TEST_REDIS_URL}/14"
-WORKER_ENV = {"CELERY_BROKER_URL": BROKER_URL, "CELERY_RESULT_BACKEND": RESULTS_URL}
+from tests.support.factories import USER_LOGIN_SCHEMA
+from tests.support.processes import WorkerPool, wait_for
 
 BATCHES = 300
 BATCH_SIZE = 60
@@ -40,17 +36,6 @@ TOTAL = BATCHES * BATCH_SIZE + SINGLES
 KILL_AFTER_ROWS = 3_000
 RECOVERY_SECONDS = 150  # consumer TTL 30 s + restore sweep 10 s + the remaining work
 HANDED_OVER_SECONDS = 90  # TTL 30 s + sweep 10 s, with room for a busy machine
-
-
-@pytest.fixture
-def crash_app(app):
-    """An app publishing to broker db 13, which the session's worker does not consume."""
-    for url in (BROKER_URL, RESULTS_URL):
-        redis.Redis.from_url(url).flushdb()
-    with app_with(
-        app, {"CELERY": {"broker_url": BROKER_URL, "result_backend": RESULTS_URL}}
-    ) as built:
-        yield built
 
 
 def make_event(i: int) -> dict:
@@ -141,17 +126,19 @@ def received_task_ids(pool: WorkerPool) -> set[str]:
     return set(re.findall(r"Task process_event_\w+\[([0-9a-f-]+)\] received", pool.output()))
 
 
-def test_killed_worker_loses_nothing_and_duplicates_nothing(app, crash_app, make_tracked_app):
+def test_killed_worker_loses_nothing_and_duplicates_nothing(
+    app, fault_app, fault_broker, make_tracked_app
+):
     tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
-    broker = redis.Redis.from_url(BROKER_URL)
+    broker = fault_broker.client
 
-    accepted, statuses = post_backlog(crash_app.test_client(), tracked)
+    accepted, statuses = post_backlog(fault_app.test_client(), tracked)
     assert len(accepted) == TOTAL
     assert broker.llen("default") == BATCHES + SINGLES  # all queued, nobody consuming
     assert row_count(app, tracked["id"]) == 0
 
-    first = WorkerPool("default", concurrency=2, env=WORKER_ENV)
-    second = WorkerPool("default", concurrency=2, env=WORKER_ENV)
+    first = WorkerPool("default", concurrency=2, env=fault_broker.worker_env)
+    second = WorkerPool("default", concurrency=2, env=fault_broker.worker_env)
     try:
         first.start()
         wait_for(
@@ -197,13 +184,15 @@ def test_killed_worker_loses_nothing_and_duplicates_nothing(app, crash_app, make
 REPEATED_KILLS = 5
 
 
-def test_pool_killed_five_times_in_one_drain_loses_nothing(app, crash_app, make_tracked_app):
+def test_pool_killed_five_times_in_one_drain_loses_nothing(
+    app, fault_app, fault_broker, make_tracked_app
+):
     """`kill -9` of the whole pool, five times during one drain (visibility timeout 5 s)."""
     tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
-    broker = redis.Redis.from_url(BROKER_URL)
-    accepted = post_events(crash_app.test_client(), tracked, "kill9", 40, 50, 600)
+    broker = fault_broker.client
+    accepted = post_events(fault_app.test_client(), tracked, "kill9", 40, 50, 600)
     total = len(accepted.statuses)
-    env = {**WORKER_ENV, "CELERY_CONSUMER_TTL": "5", "CELERY_RESTORE_INTERVAL": "1"}
+    env = {**fault_broker.worker_env, "CELERY_CONSUMER_TTL": "5", "CELERY_RESTORE_INTERVAL": "1"}
     pools = []
     try:
         for kill in range(REPEATED_KILLS):

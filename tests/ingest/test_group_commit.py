@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from app.ingest.group_commit import GroupPublisher
-from tests.support import wait_for
+from tests.support.processes import wait_for
 
 
 class RecordingPublish:

@@ -24,7 +24,7 @@ from tests.background import (
     store_at,
     verify_signature,
 )
-from tests.support import wait_for
+from tests.support.processes import wait_for
 
 
 @pytest.fixture
