@@ -269,7 +269,9 @@ def test_events_stats_of_an_app_without_events(cli, created):
     assert summary["by_event"] == {}
 
 
-@pytest.mark.parametrize("event_id", [str(uuid.uuid4()), "not-a-uuid", ""])
+@pytest.mark.parametrize(
+    "event_id", [str(uuid.uuid4()), "not-a-uuid", ""], ids=["unknown-uuid", "not-a-uuid", "empty"]
+)
 def test_events_get_unknown_id_fails_cleanly(cli, event_id):
     data = invoke_json(cli, "events", "get", event_id, code=1)
     assert data == {"error": f"no stored event with id {event_id!r}"}

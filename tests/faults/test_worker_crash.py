@@ -9,8 +9,7 @@ celery_config.py), so they are handed to the new pool within about 40 s of the k
 time is printed), every accepted event is stored exactly once and the counters equal the
 rows.
 
-A second test kills the pool five times during one drain of 2,600 events (consumer TTL
-5 s), starting a new pool after each kill, and checks the same.
+(tests/faults/test_worker_killed_repeatedly.py kills a pool five times in one drain.)
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import redis
 from sqlalchemy import text
 
 from app.extensions import db
-from tests.faults.scenario import assert_stored_exactly_once, post_events
+from tests.faults.scenario import row_count
 from tests.support.factories import USER_LOGIN_SCHEMA
 from tests.support.processes import WorkerPool, wait_for
 
@@ -68,15 +67,6 @@ def post_backlog(client, tracked: dict) -> tuple[set[str], Counter]:
             accepted.add(event["eventId"])
             statuses[answer.get_json()["status"]] += 1
     return accepted, statuses
-
-
-def row_count(flask_app, app_id: str) -> int:
-    with flask_app.app_context():
-        count = db.session.scalar(
-            text("SELECT count(*) FROM events WHERE app_id = :app"), {"app": uuid.UUID(app_id)}
-        )
-        db.session.rollback()
-    return count
 
 
 def final_state(flask_app, app_id: str) -> dict:
@@ -179,49 +169,3 @@ def test_killed_worker_loses_nothing_and_duplicates_nothing(
     assert state["rows_by_status"] == dict(statuses)
     assert state["counters_by_status"] == state["rows_by_status"]
     assert sum(state["counters_by_status"].values()) == TOTAL
-
-
-REPEATED_KILLS = 5
-
-
-def test_pool_killed_five_times_in_one_drain_loses_nothing(
-    app, fault_app, fault_broker, make_tracked_app
-):
-    """`kill -9` of the whole pool, five times during one drain (visibility timeout 5 s)."""
-    tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
-    broker = fault_broker.client
-    accepted = post_events(fault_app.test_client(), tracked, "kill9", 40, 50, 600)
-    total = len(accepted.statuses)
-    env = {**fault_broker.worker_env, "CELERY_CONSUMER_TTL": "5", "CELERY_RESTORE_INTERVAL": "1"}
-    pools = []
-    try:
-        for kill in range(REPEATED_KILLS):
-            before = row_count(app, tracked["id"])
-            pool = WorkerPool("default", concurrency=2, env=env)
-            pools.append(pool)
-            pool.start()
-            wait_for(
-                lambda before=before: (
-                    row_count(app, tracked["id"]) > before and broker.hlen("unacked")
-                ),
-                timeout=60,
-                interval=0.05,
-            )
-            pool.kill_hard()
-            assert row_count(app, tracked["id"]) < total, f"drained before kill {kill + 1}"
-        last = WorkerPool("default", concurrency=2, env=env)
-        pools.append(last)
-        last.start()
-        wait_for(
-            lambda: (
-                row_count(app, tracked["id"]) == total
-                and broker.llen("default") == 0
-                and broker.hlen("unacked") == 0
-            ),
-            timeout=RECOVERY_SECONDS,
-            interval=0.5,
-        )
-    finally:
-        for pool in pools:
-            pool.stop()
-    assert_stored_exactly_once(app, tracked["id"], accepted)
