@@ -37,8 +37,9 @@ def live_url(app, monkeypatch):
     thread.join(timeout=10)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium for the module; each page gets a fresh context (its own cookies)."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         yield launched
