@@ -16,4 +16,4 @@ export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 
 ruff check .
 ruff format --check .
-exec python -m pytest -n 4 --dist loadfile "$@"
+exec python -m pytest -n 4 --dist loadfile --no-loadscope-reorder "$@"

@@ -43,8 +43,9 @@ os.environ.update(
 from tests.accounts import PASSWORD, SmtpSink, Web  # noqa: E402
 
 # Modules that take a minute or more (measured with --durations), slowest first. With
-# `-n 4 --dist loadfile` workers are handed modules in collection order, so these go first:
-# none of them then starts last and runs on while the other workers have nothing left.
+# `-n 4 --dist loadfile --no-loadscope-reorder` workers are handed modules in collection
+# order, so these go first: none of them then starts last and runs on while the other
+# workers have nothing left. (xdist's own reorder puts modules with the most tests first.)
 SLOW_MODULES = (
     "tests/ops/test_metered.py",
     "tests/store/test_revalidation.py",
