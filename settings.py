@@ -546,7 +546,7 @@ class Settings(BaseSettings, Standalone, Flower, Beat, Workers, Web, AllProcesse
     model_config = SettingsConfigDict(extra="ignore")
 
     @model_validator(mode="after")
-    def _fill_derived_defaults(self) -> Settings:
+    def _fill_derived_defaults(self) -> Settings:  # noqa: C901 - one default per setting
         metered = self.LVD_PROFILE == "metered"
         self.INSTANCE_PATH = str(Path(self.INSTANCE_PATH).resolve())
         instance = Path(self.INSTANCE_PATH)

@@ -14,7 +14,7 @@ from flask_migrate import upgrade
 
 from app import create_app
 from app.config import PROJECT_ROOT
-from tests.support import USER_LOGIN_SCHEMA, make_record
+from tests.support.factories import USER_LOGIN_SCHEMA, make_record
 
 app = create_app()
 with app.app_context():

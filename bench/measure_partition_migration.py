@@ -21,7 +21,7 @@ from app import create_app
 from app.config import PROJECT_ROOT
 from app.extensions import db
 from bench.million import counters_sql, events_sql
-from tests.support import recreate_database
+from tests.support.databases import recreate_database
 
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 MIGRATIONS = str(PROJECT_ROOT / "migrations")

@@ -19,4 +19,4 @@ ruff format --check .
 # Strict docs build: a broken link or anchor, or a page missing from the nav, fails it.
 # Not --quiet: it hides warnings from the strict count (mkdocs/mkdocs#4126).
 NO_MKDOCS_2_WARNING=1 mkdocs build --strict --site-dir "$(mktemp -d)"
-exec python -m pytest "$@"
+exec python -m pytest -n 4 --dist loadfile --no-loadscope-reorder "$@"

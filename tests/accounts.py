@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 from aiosmtpd.controller import Controller
 
-from tests.support import free_port, wait_for
+from tests.support.processes import wait_for
+from tests.support.servers import free_port
 
 PASSWORD = "correct horse battery"
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

@@ -14,7 +14,8 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.store.events import store_events
-from tests.support import make_record, wait_for
+from tests.support.factories import make_record
+from tests.support.processes import wait_for
 
 NAMES = ("user_login", "purchase", "screen_view")
 

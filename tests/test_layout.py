@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.support import PROJECT_ROOT
+from tests.support.environment import PROJECT_ROOT
 
 # Run in a fresh interpreter: the test session itself imports worker code.
 _LOADED_BY_WEB = """

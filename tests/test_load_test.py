@@ -11,7 +11,9 @@ import sys
 import pytest
 
 from bench import workload
-from tests.support import PROJECT_ROOT, gunicorn, run_headless_locust
+from tests.support.environment import PROJECT_ROOT
+from tests.support.processes import run_headless_locust
+from tests.support.servers import gunicorn
 
 REQUEST_NAMES = {
     "MobileAppUser": "/api/logs/[app_id]",

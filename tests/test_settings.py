@@ -15,7 +15,7 @@ import pytest
 import celery_config
 import settings
 from app.config import Config
-from tests.support import PROJECT_ROOT
+from tests.support.environment import PROJECT_ROOT
 
 
 def config_from(tmp_path: Path, **variables: str) -> Config:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import psutil
 
-from tests.support import PROJECT_ROOT, process_tree, wait_for
+from tests.support.environment import PROJECT_ROOT
+from tests.support.processes import process_tree, wait_for
 
 SCRIPT = str(PROJECT_ROOT / "start_celery_worker.sh")
 
@@ -75,7 +76,12 @@ def test_all_pools_start_and_sigterm_stops_every_one():
 
 def test_unknown_pool_is_refused_with_the_list_of_pools():
     result = subprocess.run(
-        ["bash", SCRIPT, "nope"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+        ["bash", SCRIPT, "nope"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHON": os.environ.get("PYTHON", sys.executable)},  # (no .venv)
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "unknown pool 'nope'" in result.stderr

@@ -9,7 +9,7 @@ from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
 from tests.accounts import PASSWORD, code_in, text_of, unique_email
-from tests.support import free_port
+from tests.support.servers import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 

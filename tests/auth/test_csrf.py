@@ -8,6 +8,7 @@ import pytest
 
 from tests.accounts import PASSWORD, Web, page
 
+UNKNOWN_APP = str(uuid.uuid4())
 FORMS = [
     ("/auth/register", {"email": "csrf@example.com", "password": PASSWORD}),
     ("/auth/login", {"email": "csrf@example.com", "password": PASSWORD}),
@@ -17,12 +18,14 @@ FORMS = [
     ("/auth/reset/new", {"password": PASSWORD}),
     ("/auth/logout", {}),
     ("/apps", {"name": "csrf-app"}),
-    (f"/apps/{uuid.uuid4()}/members", {"email": "csrf@example.com"}),
-    (f"/apps/{uuid.uuid4()}/members/1/remove", {}),
+    (f"/apps/{UNKNOWN_APP}/members", {"email": "csrf@example.com"}),
+    (f"/apps/{UNKNOWN_APP}/members/1/remove", {}),
 ]
+# Ids every xdist worker computes alike: the path, with the random app id named.
+FORM_IDS = [url.replace(UNKNOWN_APP, "<app_id>") for url, _ in FORMS]
 
 
-@pytest.mark.parametrize(("url", "data"), FORMS)
+@pytest.mark.parametrize(("url", "data"), FORMS, ids=FORM_IDS)
 def test_a_form_post_without_csrf_token_is_refused(app, url, data):
     client = Web(app.test_client()).client
     answer = client.post(url, data=data)

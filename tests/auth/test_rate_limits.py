@@ -52,7 +52,7 @@ def test_without_the_counter_store_logins_are_refused_not_unlimited(web, app, mo
     from limits.storage import storage_from_string
     from limits.strategies import MovingWindowRateLimiter
 
-    from tests.support import free_port
+    from tests.support.servers import free_port
 
     dead = storage_from_string(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
     monkeypatch.setitem(app.extensions, "auth_limiter", MovingWindowRateLimiter(dead))

@@ -120,7 +120,7 @@ def test_the_first_account_of_an_installation_is_its_admin(app, tmp_path):
 
     from app.auth import accounts
     from app.config import PROJECT_ROOT, engine_options
-    from tests.support import app_with
+    from tests.support.factories import app_with
 
     url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
     fresh = {"SQLALCHEMY_DATABASE_URI": url, "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url)}

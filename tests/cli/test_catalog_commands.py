@@ -12,7 +12,9 @@ import pytest
 
 from app.models import App
 from app.store import catalog
-from tests.support import PROJECT_ROOT, USER_LOGIN_SCHEMA, wait_for
+from tests.support.environment import PROJECT_ROOT
+from tests.support.factories import USER_LOGIN_SCHEMA
+from tests.support.processes import wait_for
 
 
 @pytest.fixture
@@ -267,7 +269,9 @@ def test_events_stats_of_an_app_without_events(cli, created):
     assert summary["by_event"] == {}
 
 
-@pytest.mark.parametrize("event_id", [str(uuid.uuid4()), "not-a-uuid", ""])
+@pytest.mark.parametrize(
+    "event_id", [str(uuid.uuid4()), "not-a-uuid", ""], ids=["unknown-uuid", "not-a-uuid", "empty"]
+)
 def test_events_get_unknown_id_fails_cleanly(cli, event_id):
     data = invoke_json(cli, "events", "get", event_id, code=1)
     assert data == {"error": f"no stored event with id {event_id!r}"}

@@ -13,13 +13,14 @@ import pytest
 import redis
 
 from app.worker.dead_letter import park
-from tests.faults.scenario import BROKER_URL, scenario_app
-from tests.support import make_record
+from tests.faults.scenario import scenario_app
+from tests.support.factories import make_record
 
 
 @pytest.fixture
-def broker_app(app):
-    with scenario_app(app) as built:
+def broker_app(app, private_redis):
+    """An app on a broker of the test's own (no session worker consumes it)."""
+    with scenario_app(app, private_redis.url, private_redis.url_for(1)) as built:
         yield built
 
 
@@ -28,8 +29,8 @@ def run(flask_app, *args: str) -> tuple[int, dict]:
     return outcome.exit_code, json.loads(outcome.output)
 
 
-def test_set_aside_shown_requeued_and_discarded(broker_app):
-    broker = redis.Redis.from_url(BROKER_URL)
+def test_set_aside_shown_requeued_and_discarded(broker_app, private_redis):
+    broker = redis.Redis.from_url(private_redis.url)
     records = [make_record("00000000-0000-0000-0000-000000000001") for _ in range(3)]
     park(broker_app.extensions["celery"], records, "process_event_batch", RuntimeError("disk"))
     broker.lpush("lvd.unreadable:default", b"not a kombu envelope")

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.support import USER_LOGIN_SCHEMA, stored_events
+from tests.support.factories import USER_LOGIN_SCHEMA, stored_events
 
 TYPE_ERROR = {"path": "/userId", "keyword": "type", "message": '"x" is not of type "integer"'}
 REQUIRED_ERROR = {"path": "/userId", "keyword": "required", "message": "userId is required"}
@@ -308,7 +308,7 @@ def test_a_search_without_a_range_looks_back_one_day_even_when_polling(app, team
     from datetime import UTC, datetime, timedelta
 
     from app.store.events import store_events
-    from tests.support import make_record, uuid7_at
+    from tests.support.factories import make_record, uuid7_at
 
     rng = random.Random(7)
     old_moment = datetime.now(UTC) - timedelta(days=2)

@@ -17,7 +17,7 @@ from app.models import App
 from app.store import catalog, memberships
 from tests.accounts import Web, landed, log_in, page
 from tests.background import WebhookReceiver, verify_signature
-from tests.support import wait_for
+from tests.support.processes import wait_for
 
 
 @pytest.fixture

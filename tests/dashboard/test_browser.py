@@ -13,14 +13,10 @@ import uuid_utils
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
-from tests.support import (
-    PROJECT_ROOT,
-    USER_LOGIN_SCHEMA,
-    free_port,
-    make_record,
-    stored_events,
-    wait_for,
-)
+from tests.support.environment import PROJECT_ROOT
+from tests.support.factories import USER_LOGIN_SCHEMA, make_record, stored_events
+from tests.support.processes import wait_for
+from tests.support.servers import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
@@ -41,8 +37,9 @@ def live_url(app, monkeypatch):
     thread.join(timeout=10)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium for the module; each page gets a fresh context (its own cookies)."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         yield launched

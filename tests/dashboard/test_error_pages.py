@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import app_with
+from tests.support.factories import app_with
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from app.background.jobs import describe
 from tests.accounts import page
-from tests.support import stored_events
+from tests.support.factories import stored_events
 
 SCHEMA = {"type": "object", "properties": {"eventName": {"type": "string"}}}
 

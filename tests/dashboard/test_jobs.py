@@ -23,7 +23,8 @@ from app.models import App, BackgroundJob, Event
 from app.store import catalog
 from app.store.events import store_events
 from tests.accounts import Web, landed, link_in, log_in, page
-from tests.support import USER_LOGIN_SCHEMA, make_record, wait_for
+from tests.support.factories import USER_LOGIN_SCHEMA, make_record
+from tests.support.processes import wait_for
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -18,7 +18,7 @@ from app.auth.sessions import poll_trust
 from app.extensions import db
 from app.store import live_marks
 from app.store.events import store_events
-from tests.support import make_record, stored_events
+from tests.support.factories import make_record, stored_events
 
 
 @pytest.fixture

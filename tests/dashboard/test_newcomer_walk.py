@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.dashboard.test_browser import ARTIFACTS, WIDTHS, browser, live_url  # noqa: F401
-from tests.support import USER_LOGIN_SCHEMA, stored_events
+from tests.support.factories import USER_LOGIN_SCHEMA, stored_events
 
 ZONE = "Europe/Paris"
 CLOCK = re.compile(r"(\d{1,2}):(\d{2}):(\d{2})\s*([AP]M)?")

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.accounts import landed, page
-from tests.support import stored_events
+from tests.support.factories import stored_events
 
 APP_PAGES = [
     "/apps/{app}",

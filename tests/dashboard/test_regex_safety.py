@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 
 from app.validation import InvalidSchema, check_schema, compile_validator, validate
 from app.validation.reference import reference_validator
-from tests.support import gunicorn
+from tests.support.servers import gunicorn
 
 EVIL = {"properties": {"s": {"pattern": "^(a+)+$"}}}
 EVIL_PAYLOAD = {"": 0, "s": "a" * 40 + "!"}  # the "" key sends errors to the reference path

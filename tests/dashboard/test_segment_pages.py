@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from app.extensions import db
 from tests.accounts import page
-from tests.support import app_with
+from tests.support.factories import app_with
 
 
 def test_the_event_page_shows_the_segment_call_users_and_both_timestamps(app, team):

@@ -15,15 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.extensions import db
-from tests.support import TEST_DATABASE_URL, TEST_REDIS_URL, app_with
-
-BROKER_URL = f"{TEST_REDIS_URL}/13"  # the crash test's databases: tests run one at a time
-RESULTS_URL = f"{TEST_REDIS_URL}/14"
-WORKER_ENV = {
-    "CELERY_BROKER_URL": BROKER_URL,
-    "CELERY_RESULT_BACKEND": RESULTS_URL,
-    "STORAGE_RETRY_BACKOFF": "0.2",
-}
+from tests.support.environment import TEST_DATABASE_URL
+from tests.support.factories import app_with
 
 
 @dataclass
@@ -38,7 +31,7 @@ class Accepted:
 
 
 @contextlib.contextmanager
-def scenario_app(session_app, broker_url: str = BROKER_URL, results_url: str = RESULTS_URL):
+def scenario_app(session_app, broker_url: str, results_url: str):
     """An app publishing to a broker database no session worker consumes (emptied first)."""
     for url in {broker_url, results_url}:
         redis.Redis.from_url(url).flushdb()

@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 import uuid
 
-import pytest
 import redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.extensions import db
 from app.ingest.views import QUEUED, STORED_DIRECTLY
-from tests.support import USER_LOGIN_SCHEMA, PrivateRedis, TcpProxy, app_with, free_port
+from tests.support.factories import USER_LOGIN_SCHEMA, app_with
+from tests.support.servers import TcpProxy, free_port
 
 
 def stored(flask_app, app_id: str) -> dict[str, str]:
@@ -31,13 +31,6 @@ def stored(flask_app, app_id: str) -> dict[str, str]:
         ).all()
         db.session.rollback()
     return dict(rows)
-
-
-@pytest.fixture
-def private_redis():
-    server = PrivateRedis().start()
-    yield server
-    server.stop()
 
 
 def test_broker_down_events_are_stored_directly(app, make_tracked_app, private_redis):

@@ -11,7 +11,6 @@ for whatever was parked).
 
 from __future__ import annotations
 
-import pytest
 import redis
 
 from tests.faults.scenario import (
@@ -23,14 +22,9 @@ from tests.faults.scenario import (
     row_count,
     scenario_app,
 )
-from tests.support import USER_LOGIN_SCHEMA, PrivateRedis, WorkerPool, admin_connection, wait_for
-
-
-@pytest.fixture
-def private_redis():
-    server = PrivateRedis().start()
-    yield server
-    server.stop()
+from tests.support.databases import admin_connection
+from tests.support.factories import USER_LOGIN_SCHEMA
+from tests.support.processes import WorkerPool, wait_for
 
 
 def test_retry_publish_refused_keeps_the_message(app, private_redis, make_tracked_app):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 import redis
 
 from tests.faults.scenario import (
@@ -22,16 +21,10 @@ from tests.faults.scenario import (
     row_count,
     scenario_app,
 )
-from tests.support import USER_LOGIN_SCHEMA, PrivateRedis, WorkerPool, wait_for
+from tests.support.factories import USER_LOGIN_SCHEMA
+from tests.support.processes import WorkerPool, wait_for
 
 KILLS = 5
-
-
-@pytest.fixture
-def private_redis():
-    server = PrivateRedis().start()
-    yield server
-    server.stop()
 
 
 def test_client_kill_during_drain_worker_survives(app, private_redis, make_tracked_app):

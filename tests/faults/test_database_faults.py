@@ -23,28 +23,26 @@ import redis
 from app.extensions import db
 from app.worker.dead_letter import parked_count
 from tests.faults.scenario import (
-    BROKER_URL,
-    WORKER_ENV,
     assert_stored_exactly_once,
     broker_is_empty,
     database_name,
     post_events,
     replay_failed,
     row_count,
-    scenario_app,
 )
-from tests.support import USER_LOGIN_SCHEMA, WorkerPool, admin_connection, wait_for
+from tests.support.databases import admin_connection
+from tests.support.factories import USER_LOGIN_SCHEMA
+from tests.support.processes import WorkerPool, wait_for
 
 
 @pytest.fixture
-def fault_app(app):
-    with scenario_app(app) as built:
-        yield built
+def broker(fault_broker) -> redis.Redis:
+    return fault_broker.client
 
 
 @pytest.fixture
-def broker():
-    return redis.Redis.from_url(BROKER_URL)
+def worker_env(fault_broker) -> dict[str, str]:
+    return fault_broker.worker_env
 
 
 def forget_pooled_connections(*flask_apps) -> None:
@@ -55,12 +53,12 @@ def forget_pooled_connections(*flask_apps) -> None:
 
 
 def test_read_only_database_parks_everything_and_replay_stores_it_once(
-    app, fault_app, broker, make_tracked_app
+    app, fault_app, broker, worker_env, make_tracked_app
 ):
     tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
     accepted = post_events(fault_app.test_client(), tracked, "ro", 3, 20, 40)
     assert len(accepted.statuses) == 100
-    worker = WorkerPool("default", concurrency=2, env=WORKER_ENV)
+    worker = WorkerPool("default", concurrency=2, env=worker_env)
     name = database_name()
     with admin_connection() as admin:
         admin.cursor().execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
@@ -83,13 +81,13 @@ def test_read_only_database_parks_everything_and_replay_stores_it_once(
 
 
 def test_lock_held_past_the_lock_timeout_parks_and_replay_stores_once(
-    app, fault_app, broker, make_tracked_app
+    app, fault_app, broker, worker_env, make_tracked_app
 ):
     tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
     accepted = post_events(fault_app.test_client(), tracked, "lock", 2, 20, 20)
     celery_app = fault_app.extensions["celery"]
     worker = WorkerPool(
-        "default", concurrency=2, env={**WORKER_ENV, "STORAGE_LOCK_TIMEOUT_MS": "300"}
+        "default", concurrency=2, env={**worker_env, "STORAGE_LOCK_TIMEOUT_MS": "300"}
     )
     with admin_connection(database_name()) as holder:
         holder.autocommit = False
@@ -109,12 +107,12 @@ def test_lock_held_past_the_lock_timeout_parks_and_replay_stores_once(
 
 
 def test_hard_time_limit_requeues_instead_of_acknowledging(
-    app, fault_app, broker, make_tracked_app
+    app, fault_app, broker, worker_env, make_tracked_app
 ):
     tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
     accepted = post_events(fault_app.test_client(), tracked, "hard", 2, 10, 10)
     env = {
-        **WORKER_ENV,
+        **worker_env,
         "STORAGE_SOFT_TIME_LIMIT": "1",
         "STORAGE_TIME_LIMIT": "2",
         "STORAGE_LOCK_TIMEOUT_MS": "0",  # off: only the hard limit ends the wait

@@ -11,22 +11,21 @@ from __future__ import annotations
 import time
 
 import pytest
-import redis
 from flask_migrate import upgrade
 
 from app.config import PROJECT_ROOT, normalize_database_url
 from app.models import App
 from app.store import catalog
 from tests.faults.scenario import (
-    BROKER_URL,
-    RESULTS_URL,
     assert_stored_exactly_once,
     broker_is_empty,
     post_events,
     replay_failed,
     row_count,
 )
-from tests.support import USER_LOGIN_SCHEMA, PrivatePostgres, WorkerPool, app_with, wait_for
+from tests.support.factories import USER_LOGIN_SCHEMA, app_with
+from tests.support.processes import WorkerPool, wait_for
+from tests.support.servers import PrivatePostgres
 
 
 @pytest.fixture
@@ -37,13 +36,14 @@ def private_postgres():
 
 
 @pytest.fixture
-def pg_app(app, private_postgres):
-    """An app on the private cluster (migrated) and the scenario's broker databases."""
-    for url in (BROKER_URL, RESULTS_URL):
-        redis.Redis.from_url(url).flushdb()
+def pg_app(app, private_postgres, fault_broker):
+    """An app on the private cluster (migrated) and the fault broker."""
     config = {
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(private_postgres.url),
-        "CELERY": {"broker_url": BROKER_URL, "result_backend": RESULTS_URL},
+        "CELERY": {
+            "broker_url": fault_broker.broker_url,
+            "result_backend": fault_broker.results_url,
+        },
     }
     with app_with(app, config) as built:
         with built.app_context():
@@ -51,20 +51,19 @@ def pg_app(app, private_postgres):
         yield built
 
 
-def test_database_restart_mid_drain_loses_nothing(pg_app, private_postgres):
+def test_database_restart_mid_drain_loses_nothing(pg_app, private_postgres, fault_broker):
     with pg_app.app_context():
         created, key = catalog.create_app("restart", None)
         catalog.set_schema(App.lookup(str(created.id)), "user_login", USER_LOGIN_SCHEMA)
         tracked = {"id": str(created.id), "key": key}
     accepted = post_events(pg_app.test_client(), tracked, "pgr", 40, 50, 400)
     total = len(accepted.statuses)
-    broker = redis.Redis.from_url(BROKER_URL)
+    broker = fault_broker.client
     worker = WorkerPool(
         "default",
         concurrency=2,
         env={
-            "CELERY_BROKER_URL": BROKER_URL,
-            "CELERY_RESULT_BACKEND": RESULTS_URL,
+            **fault_broker.worker_env,
             "DATABASE_URL": private_postgres.url,
             "STORAGE_RETRY_BACKOFF": "0.5",
         },

@@ -20,27 +20,27 @@ from sqlalchemy.engine import make_url
 
 from app.extensions import db
 from app.worker.dead_letter import parked_count
-from tests.support import (
-    TEST_REDIS_URL,
-    USER_LOGIN_SCHEMA,
-    WorkerPool,
-    app_with,
-    free_port,
-    wait_for,
-)
+from tests.support.factories import USER_LOGIN_SCHEMA, app_with
+from tests.support.processes import WorkerPool, wait_for
+from tests.support.servers import free_port
 
-BROKER_URL = f"{TEST_REDIS_URL}/15"  # results share the db: their keys never clash with queues
 BATCH_SIZE = 40
 SINGLES = 10
 TOTAL = BATCH_SIZE + SINGLES
 
 
 @pytest.fixture
-def dl_app(app):
-    """An app publishing to broker db 15, which the session's worker does not consume."""
-    redis.Redis.from_url(BROKER_URL).flushdb()
+def broker_url(private_redis) -> str:
+    """A broker no session worker consumes; results share its db (their keys never clash
+    with queues)."""
+    return private_redis.url
+
+
+@pytest.fixture
+def dl_app(app, broker_url):
+    """An app publishing to that broker."""
     with app_with(
-        app, {"CELERY": {"broker_url": BROKER_URL, "result_backend": BROKER_URL}}
+        app, {"CELERY": {"broker_url": broker_url, "result_backend": broker_url}}
     ) as built:
         yield built
 
@@ -73,18 +73,20 @@ def replay(flask_app) -> dict:
     return json.loads(outcome.output)
 
 
-def test_exhausted_retries_park_events_and_replay_stores_them_once(app, dl_app, make_tracked_app):
+def test_exhausted_retries_park_events_and_replay_stores_them_once(
+    app, dl_app, broker_url, make_tracked_app
+):
     tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
     headers = {"X-API-Key": tracked["key"]}
     celery_app = dl_app.extensions["celery"]
-    broker = redis.Redis.from_url(BROKER_URL)
+    broker = redis.Redis.from_url(broker_url)
     dead_database = make_url(os.environ["DATABASE_URL"]).set(port=free_port())
     worker = WorkerPool(
         "default",
         concurrency=2,
         env={
-            "CELERY_BROKER_URL": BROKER_URL,
-            "CELERY_RESULT_BACKEND": BROKER_URL,
+            "CELERY_BROKER_URL": broker_url,
+            "CELERY_RESULT_BACKEND": broker_url,
             "DATABASE_URL": dead_database.render_as_string(hide_password=False),
             "STORAGE_RETRY_BACKOFF": "0.2",
         },

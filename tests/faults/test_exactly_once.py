@@ -15,7 +15,8 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.store.events import store_events
-from tests.support import USER_LOGIN_SCHEMA, wait_for
+from tests.support.factories import USER_LOGIN_SCHEMA
+from tests.support.processes import wait_for
 
 SINGLES = 500
 BATCHES = 15

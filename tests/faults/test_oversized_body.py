@@ -16,7 +16,8 @@ import urllib.request
 import pytest
 
 from tests.faults.scenario import row_count
-from tests.support import USER_LOGIN_SCHEMA, gunicorn
+from tests.support.factories import USER_LOGIN_SCHEMA
+from tests.support.servers import gunicorn
 
 ATTEMPTS = 20
 

@@ -21,14 +21,8 @@ from tests.faults.scenario import (
     row_count,
     scenario_app,
 )
-from tests.support import USER_LOGIN_SCHEMA, PrivateRedis, WorkerPool, wait_for
-
-
-@pytest.fixture
-def private_redis():
-    server = PrivateRedis().start()
-    yield server
-    server.stop()
+from tests.support.factories import USER_LOGIN_SCHEMA
+from tests.support.processes import WorkerPool, wait_for
 
 
 def test_redis_at_maxmemory_workers_stay_up_and_backlog_drains(

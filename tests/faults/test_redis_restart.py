@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 import redis
 
 from tests.faults.scenario import (
@@ -21,14 +20,8 @@ from tests.faults.scenario import (
     row_count,
     scenario_app,
 )
-from tests.support import USER_LOGIN_SCHEMA, PrivateRedis, WorkerPool, wait_for
-
-
-@pytest.fixture
-def durable_redis():
-    server = PrivateRedis(appendonly=True).start()
-    yield server
-    server.stop()
+from tests.support.factories import USER_LOGIN_SCHEMA
+from tests.support.processes import WorkerPool, wait_for
 
 
 def test_redis_restart_with_aof_loses_nothing(app, durable_redis, make_tracked_app):

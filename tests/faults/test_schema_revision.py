@@ -9,7 +9,9 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.store.revision import code_revision, database_revision
-from tests.support import TEST_REDIS_URL, USER_LOGIN_SCHEMA, WorkerPool, app_with, wait_for
+from tests.support.environment import TEST_REDIS_URL
+from tests.support.factories import USER_LOGIN_SCHEMA, app_with
+from tests.support.processes import WorkerPool, wait_for
 
 BROKER_URL = f"{TEST_REDIS_URL}/15"  # results share the db: their keys never clash with queues
 EVENTS = 5

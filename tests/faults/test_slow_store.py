@@ -14,7 +14,6 @@ import re
 import time
 from collections import Counter
 
-import pytest
 import redis
 
 from tests.faults.scenario import (
@@ -25,17 +24,12 @@ from tests.faults.scenario import (
     row_count,
     scenario_app,
 )
-from tests.support import USER_LOGIN_SCHEMA, PrivateRedis, WorkerPool, admin_connection, wait_for
+from tests.support.databases import admin_connection
+from tests.support.factories import USER_LOGIN_SCHEMA
+from tests.support.processes import WorkerPool, wait_for
 
 HELD_SECONDS = 12
 RECEIVED = re.compile(r"Task process_event_\w+\[([0-9a-f-]+)\] received")
-
-
-@pytest.fixture
-def private_redis():
-    server = PrivateRedis().start()
-    yield server
-    server.stop()
 
 
 def test_a_store_slower_than_the_age_bounds_is_not_redelivered(

@@ -1,6 +1,6 @@
 """A storage pool SIGKILLed in the middle of a backlog loses nothing and stores nothing twice.
 
-20,000 events are queued (300 batches of 60 + 2,000 singles) on a broker db of their own
+20,000 events are queued (300 batches of 60 + 2,000 singles) on a private Redis of their own
 while no worker runs. A real `default` pool starts draining them and is killed -- main
 process and pool children at once -- while it holds unacknowledged messages. A new pool
 then finishes the work: the killed pool's in-flight messages come back once its consumer's
@@ -9,8 +9,7 @@ celery_config.py), so they are handed to the new pool within about 40 s of the k
 time is printed), every accepted event is stored exactly once and the counters equal the
 rows.
 
-A second test kills the pool five times during one drain of 2,600 events (consumer TTL
-5 s), starting a new pool after each kill, and checks the same.
+(tests/faults/test_worker_killed_repeatedly.py kills a pool five times in one drain.)
 """
 
 from __future__ import annotations
@@ -21,17 +20,13 @@ import time
 import uuid
 from collections import Counter
 
-import pytest
 import redis
 from sqlalchemy import text
 
 from app.extensions import db
-from tests.faults.scenario import assert_stored_exactly_once, post_events
-from tests.support import TEST_REDIS_URL, USER_LOGIN_SCHEMA, WorkerPool, app_with, wait_for
-
-BROKER_URL = f"{TEST_REDIS_URL}/13"
-RESULTS_URL = f"{TEST_REDIS_URL}/14"
-WORKER_ENV = {"CELERY_BROKER_URL": BROKER_URL, "CELERY_RESULT_BACKEND": RESULTS_URL}
+from tests.faults.scenario import row_count
+from tests.support.factories import USER_LOGIN_SCHEMA
+from tests.support.processes import WorkerPool, wait_for
 
 BATCHES = 300
 BATCH_SIZE = 60
@@ -40,17 +35,6 @@ TOTAL = BATCHES * BATCH_SIZE + SINGLES
 KILL_AFTER_ROWS = 3_000
 RECOVERY_SECONDS = 150  # consumer TTL 30 s + restore sweep 10 s + the remaining work
 HANDED_OVER_SECONDS = 90  # TTL 30 s + sweep 10 s, with room for a busy machine
-
-
-@pytest.fixture
-def crash_app(app):
-    """An app publishing to broker db 13, which the session's worker does not consume."""
-    for url in (BROKER_URL, RESULTS_URL):
-        redis.Redis.from_url(url).flushdb()
-    with app_with(
-        app, {"CELERY": {"broker_url": BROKER_URL, "result_backend": RESULTS_URL}}
-    ) as built:
-        yield built
 
 
 def make_event(i: int) -> dict:
@@ -83,15 +67,6 @@ def post_backlog(client, tracked: dict) -> tuple[set[str], Counter]:
             accepted.add(event["eventId"])
             statuses[answer.get_json()["status"]] += 1
     return accepted, statuses
-
-
-def row_count(flask_app, app_id: str) -> int:
-    with flask_app.app_context():
-        count = db.session.scalar(
-            text("SELECT count(*) FROM events WHERE app_id = :app"), {"app": uuid.UUID(app_id)}
-        )
-        db.session.rollback()
-    return count
 
 
 def final_state(flask_app, app_id: str) -> dict:
@@ -141,17 +116,19 @@ def received_task_ids(pool: WorkerPool) -> set[str]:
     return set(re.findall(r"Task process_event_\w+\[([0-9a-f-]+)\] received", pool.output()))
 
 
-def test_killed_worker_loses_nothing_and_duplicates_nothing(app, crash_app, make_tracked_app):
+def test_killed_worker_loses_nothing_and_duplicates_nothing(
+    app, fault_app, fault_broker, make_tracked_app
+):
     tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
-    broker = redis.Redis.from_url(BROKER_URL)
+    broker = fault_broker.client
 
-    accepted, statuses = post_backlog(crash_app.test_client(), tracked)
+    accepted, statuses = post_backlog(fault_app.test_client(), tracked)
     assert len(accepted) == TOTAL
     assert broker.llen("default") == BATCHES + SINGLES  # all queued, nobody consuming
     assert row_count(app, tracked["id"]) == 0
 
-    first = WorkerPool("default", concurrency=2, env=WORKER_ENV)
-    second = WorkerPool("default", concurrency=2, env=WORKER_ENV)
+    first = WorkerPool("default", concurrency=2, env=fault_broker.worker_env)
+    second = WorkerPool("default", concurrency=2, env=fault_broker.worker_env)
     try:
         first.start()
         wait_for(
@@ -192,47 +169,3 @@ def test_killed_worker_loses_nothing_and_duplicates_nothing(app, crash_app, make
     assert state["rows_by_status"] == dict(statuses)
     assert state["counters_by_status"] == state["rows_by_status"]
     assert sum(state["counters_by_status"].values()) == TOTAL
-
-
-REPEATED_KILLS = 5
-
-
-def test_pool_killed_five_times_in_one_drain_loses_nothing(app, crash_app, make_tracked_app):
-    """`kill -9` of the whole pool, five times during one drain (visibility timeout 5 s)."""
-    tracked = make_tracked_app(schemas={"user_login": USER_LOGIN_SCHEMA})
-    broker = redis.Redis.from_url(BROKER_URL)
-    accepted = post_events(crash_app.test_client(), tracked, "kill9", 40, 50, 600)
-    total = len(accepted.statuses)
-    env = {**WORKER_ENV, "CELERY_CONSUMER_TTL": "5", "CELERY_RESTORE_INTERVAL": "1"}
-    pools = []
-    try:
-        for kill in range(REPEATED_KILLS):
-            before = row_count(app, tracked["id"])
-            pool = WorkerPool("default", concurrency=2, env=env)
-            pools.append(pool)
-            pool.start()
-            wait_for(
-                lambda before=before: (
-                    row_count(app, tracked["id"]) > before and broker.hlen("unacked")
-                ),
-                timeout=60,
-                interval=0.05,
-            )
-            pool.kill_hard()
-            assert row_count(app, tracked["id"]) < total, f"drained before kill {kill + 1}"
-        last = WorkerPool("default", concurrency=2, env=env)
-        pools.append(last)
-        last.start()
-        wait_for(
-            lambda: (
-                row_count(app, tracked["id"]) == total
-                and broker.llen("default") == 0
-                and broker.hlen("unacked") == 0
-            ),
-            timeout=RECOVERY_SECONDS,
-            interval=0.5,
-        )
-    finally:
-        for pool in pools:
-            pool.stop()
-    assert_stored_exactly_once(app, tracked["id"], accepted)

@@ -10,7 +10,7 @@ from kombu.exceptions import OperationalError
 
 import celery_config
 from app.ingest.kombu_publish import ConfirmedSender
-from tests.support import app_with
+from tests.support.factories import app_with
 
 
 def _sender_failing(times: int, error: Exception, monkeypatch) -> tuple[ConfirmedSender, list]:

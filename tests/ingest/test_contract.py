@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Event
-from tests.support import USER_LOGIN_SCHEMA, app_with, wait_for
+from tests.support.factories import USER_LOGIN_SCHEMA, app_with
+from tests.support.processes import wait_for
 
 QUEUED = "Event queued for processing"
 SINGLE_FIELDS = {"event_id", "event_name", "status", "errors", "task_id", "message"}

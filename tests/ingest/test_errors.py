@@ -12,7 +12,7 @@ from app import create_app as create_flask_app
 from app.extensions import db
 from app.models import App
 from app.store import catalog
-from tests.support import USER_LOGIN_SCHEMA
+from tests.support.factories import USER_LOGIN_SCHEMA
 
 VALID = {"eventName": "user_login", "userId": 123}
 

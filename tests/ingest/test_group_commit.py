@@ -8,16 +8,14 @@ import pytest
 
 from app.ingest.group_commit import GroupPublisher
 from app.ingest.shape import Shape
-from tests.support import wait_for
-
-ONE = Shape.SINGLE_EVENT
+from tests.support.processes import wait_for
 
 
 class RecordingPublish:
     """A publish function that records each call and can be held to let requests pile up."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[list[dict], bool]] = []
+        self.calls: list[tuple[list[dict], Shape]] = []
         self.release = threading.Event()
         self.release.set()
         self.entered = threading.Event()
@@ -43,19 +41,20 @@ def _in_thread(publisher, publish, records, shape, results, index):
 
 def test_a_lone_request_publishes_its_own_record_at_once():
     publish = RecordingPublish()
-    task_id = GroupPublisher(500).submit([{"id": "a"}], ONE, publish)
+    task_id = GroupPublisher(500).submit([{"id": "a"}], Shape.SINGLE_EVENT, publish)
     assert task_id == "task-1"
-    assert publish.calls == [([{"id": "a"}], ONE)]
+    assert publish.calls == [([{"id": "a"}], Shape.SINGLE_EVENT)]
 
 
 def test_requests_arriving_during_a_publish_share_the_next_message():
     publisher, publish = GroupPublisher(500), RecordingPublish()
     publish.release.clear()
     results: dict[int, object] = {}
-    leader = _in_thread(publisher, publish, [{"id": "first"}], ONE, results, 0)
+    leader = _in_thread(publisher, publish, [{"id": "first"}], Shape.SINGLE_EVENT, results, 0)
     assert publish.entered.wait(5)
     followers = [
-        _in_thread(publisher, publish, [{"id": f"e{n}"}], ONE, results, n) for n in range(1, 6)
+        _in_thread(publisher, publish, [{"id": f"e{n}"}], Shape.SINGLE_EVENT, results, n)
+        for n in range(1, 6)
     ]
     wait_for(lambda: len(publisher._pending) == 5, timeout=5)
     assert all(thread.is_alive() for thread in followers)  # nobody answered before the send
@@ -63,7 +62,7 @@ def test_requests_arriving_during_a_publish_share_the_next_message():
     for thread in [leader, *followers]:
         thread.join(5)
 
-    assert publish.calls[0] == ([{"id": "first"}], ONE)
+    assert publish.calls[0] == ([{"id": "first"}], Shape.SINGLE_EVENT)
     grouped, shape = publish.calls[1]
     assert sorted(record["id"] for record in grouped) == [f"e{n}" for n in range(1, 6)]
     assert shape is Shape.BATCH  # several events travel as one batch task
@@ -77,13 +76,15 @@ def test_a_failed_publish_fails_every_request_of_its_group():
     holding = RecordingPublish()
     holding.release.clear()
     results: dict[int, object] = {}
-    leader = _in_thread(publisher, holding, [{"id": "first"}], ONE, results, 0)
+    leader = _in_thread(publisher, holding, [{"id": "first"}], Shape.SINGLE_EVENT, results, 0)
     assert holding.entered.wait(5)
 
     def broken(records, shape):
         raise RuntimeError("broker and database both down")
 
-    followers = [_in_thread(publisher, broken, [{"id": n}], ONE, results, n) for n in (1, 2)]
+    followers = [
+        _in_thread(publisher, broken, [{"id": n}], Shape.SINGLE_EVENT, results, n) for n in (1, 2)
+    ]
     wait_for(lambda: len(publisher._pending) == 2, timeout=5)
     holding.release.set()
     for thread in [leader, *followers]:
@@ -97,7 +98,7 @@ def test_groups_stop_at_max_records_and_never_split_a_batch(sizes, groups):
     publisher, publish = GroupPublisher(7), RecordingPublish()
     publish.release.clear()
     results: dict[int, object] = {}
-    leader = _in_thread(publisher, publish, [{"id": "lead"}], ONE, results, 0)
+    leader = _in_thread(publisher, publish, [{"id": "lead"}], Shape.SINGLE_EVENT, results, 0)
     assert publish.entered.wait(5)
     threads = []
     for index, size in enumerate(sizes, start=1):
@@ -128,7 +129,7 @@ def _arrive_then_submit(publisher, publish, records, go: threading.Event, result
         with publisher.arriving():
             entered.set()
             go.wait(10)
-            results[index] = publisher.submit(records, ONE, publish)
+            results[index] = publisher.submit(records, Shape.SINGLE_EVENT, publish)
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -140,7 +141,7 @@ def test_a_leader_waits_for_a_request_still_validating_and_takes_it_along():
     publisher, publish = GroupPublisher(500, linger=5.0), RecordingPublish()
     go, results = threading.Event(), {}
     late = _arrive_then_submit(publisher, publish, [{"id": "late"}], go, results, 1)
-    leader = _in_thread(publisher, publish, [{"id": "early"}], ONE, results, 0)
+    leader = _in_thread(publisher, publish, [{"id": "early"}], Shape.SINGLE_EVENT, results, 0)
     wait_for(lambda: publisher._lingering, timeout=5)
     assert publish.calls == []  # the leader is waiting, not publishing alone
     go.set()
@@ -155,7 +156,9 @@ def test_a_leader_waits_at_most_linger_and_never_for_a_request_that_gave_up():
     publisher, publish = GroupPublisher(500, linger=0.05), RecordingPublish()
     go, results = threading.Event(), {}
     slow = _arrive_then_submit(publisher, publish, [{"id": "slow"}], go, results, 1)
-    assert publisher.submit([{"id": "alone"}], ONE, publish) == "task-1"  # linger ran out
+    assert (
+        publisher.submit([{"id": "alone"}], Shape.SINGLE_EVENT, publish) == "task-1"
+    )  # linger ran out
     go.set()
     slow.join(5)
     assert [call[0] for call in publish.calls] == [[{"id": "alone"}], [{"id": "slow"}]]

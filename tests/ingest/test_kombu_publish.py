@@ -10,18 +10,15 @@ import pytest
 import redis
 
 from app.ingest.kombu_publish import RedisTaskPublisher
-from tests.support import BROKER_DB, TEST_REDIS_URL, app_with, make_record, wait_for
-
-PUBLISH_DB = 14
+from tests.support.environment import BROKER_DB, TEST_REDIS_URL
+from tests.support.factories import app_with, make_record
+from tests.support.processes import wait_for
 
 
 @pytest.fixture
-def private_broker_app(app):
-    url = f"{TEST_REDIS_URL}/{PUBLISH_DB}"
-    redis.Redis.from_url(url).flushdb()
-    with app_with(app, {"CELERY": {"broker_url": url}}) as built:
+def private_broker_app(app, private_redis):
+    with app_with(app, {"CELERY": {"broker_url": private_redis.url}}) as built:
         yield built
-    redis.Redis.from_url(url).flushdb()
 
 
 def _decoded(raw: bytes) -> dict:
@@ -30,12 +27,12 @@ def _decoded(raw: bytes) -> dict:
     return message
 
 
-def test_message_matches_what_send_task_writes(private_broker_app):
+def test_message_matches_what_send_task_writes(private_broker_app, private_redis):
     celery_app = private_broker_app.extensions["celery"]
     sender = private_broker_app.extensions["celery_send"]
     assert isinstance(sender.__self__, RedisTaskPublisher)
     record = {"id": str(uuid.uuid4()), "payload": {"eventName": "é", "n": [1, 2.5, None]}}
-    client = redis.Redis.from_url(f"{TEST_REDIS_URL}/{PUBLISH_DB}")
+    client = redis.Redis.from_url(private_redis.url)
 
     celery_app.send_task(
         "process_event_batch",
@@ -85,7 +82,7 @@ def test_other_brokers_publish_through_celery(app, tmp_path):
 
 
 def test_a_real_worker_stores_what_the_direct_publisher_sent(app, default_worker, make_tracked_app):
-    """The session app publishes on the broker the `default` pool consumes (Redis db 10)."""
+    """The session app publishes on the broker the `default` pool consumes (BROKER_DB)."""
     from app.extensions import db
     from app.models import Event
 

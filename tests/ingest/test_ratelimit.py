@@ -11,7 +11,7 @@ from limits import parse
 
 from app.ingest.ratelimit import IngestRateLimiter, block_size
 from app.ingest.registry import AppEntry
-from tests.support import LIMITS_DB, TEST_REDIS_URL
+from tests.support.environment import LIMITS_DB, TEST_REDIS_URL
 
 STORAGE = f"{TEST_REDIS_URL}/{LIMITS_DB}"
 

@@ -9,7 +9,8 @@ from celery import states
 
 from app.celery_client import celery_client
 from app.store.task_results import storage_result
-from tests.support import make_record, wait_for
+from tests.support.factories import make_record
+from tests.support.processes import wait_for
 
 
 def _record_result(app, task_id: str, result: dict) -> None:

@@ -11,7 +11,7 @@ from app.validation import (
     json_pointer,
     validate,
 )
-from tests.support import USER_LOGIN_SCHEMA
+from tests.support.factories import USER_LOGIN_SCHEMA
 
 ORDER_SCHEMA = {
     "type": "object",

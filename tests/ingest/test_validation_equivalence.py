@@ -24,7 +24,7 @@ from app.validation.schemas import (
 )
 from bench import workload
 from tests.ingest.test_validation import ORDER_SCHEMA
-from tests.support import USER_LOGIN_SCHEMA
+from tests.support.factories import USER_LOGIN_SCHEMA
 
 CHECKOUT_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

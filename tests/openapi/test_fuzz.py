@@ -25,7 +25,8 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.accounts import Web
 from tests.openapi.routes import only_operations, served_only
-from tests.support import USER_LOGIN_SCHEMA, gunicorn, stored_events
+from tests.support.factories import USER_LOGIN_SCHEMA, stored_events
+from tests.support.servers import gunicorn
 
 CHECKS = [
     not_a_server_error,

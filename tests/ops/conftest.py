@@ -1,24 +1,16 @@
-"""Fixtures of the operations tests: a private Redis, real gunicorn, scraping helpers."""
+"""Operations tests' shared pieces: scraping Prometheus text, pools started by script."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 
-import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import PROJECT_ROOT, PrivateRedis, WorkerPool, wait_for
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis().start()
-    yield server
-    server.stop()
+from tests.support.environment import PROJECT_ROOT
+from tests.support.processes import WorkerPool, wait_for
 
 
 def samples(text: str) -> dict[tuple[str, frozenset], float]:

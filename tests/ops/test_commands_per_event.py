@@ -9,7 +9,8 @@ import redis
 
 from tests.faults.scenario import make_event, row_count
 from tests.ops.test_metered import commands_by_name
-from tests.support import USER_LOGIN_SCHEMA, WorkerPool, app_with, wait_for
+from tests.support.factories import USER_LOGIN_SCHEMA, app_with
+from tests.support.processes import WorkerPool, wait_for
 
 BATCHES = 50
 BATCH_SIZE = 100

@@ -15,14 +15,9 @@ import pytest
 import requests
 
 from app.ops.durability import UndurableBroker, broker_problems, check_broker_at_start
-from tests.support import PROJECT_ROOT, PrivateRedis, WorkerPool, free_port, gunicorn, wait_for
-
-
-@pytest.fixture
-def private_redis():
-    server = PrivateRedis().start()
-    yield server
-    server.stop()
+from tests.support.environment import PROJECT_ROOT
+from tests.support.processes import WorkerPool, wait_for
+from tests.support.servers import free_port, gunicorn
 
 
 def test_problems_name_each_setting_until_fixed(private_redis):

@@ -20,7 +20,10 @@ import requests
 
 from celery_config import SEND_EMAIL_TASK, SUMMARIZE_APP_TASK
 from tests.ops.conftest import ScriptPool
-from tests.support import PROJECT_ROOT, app_with, free_port, wait_for
+from tests.support.environment import PROJECT_ROOT
+from tests.support.factories import app_with
+from tests.support.processes import wait_for
+from tests.support.servers import free_port
 
 AUTH = ("ops", "flower-secret-1")
 POOLS = ("default", "emails", "batch_processing", "emails_priority")

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from celery_config import WORKER_POOLS
-from tests.support import app_with, wait_for
+from tests.support.factories import app_with
+from tests.support.processes import wait_for
 
 
 def test_health_ok_lists_the_running_default_worker(client, default_worker):
@@ -33,16 +34,14 @@ def test_health_ok_lists_the_running_default_worker(client, default_worker):
     assert default_worker.hostname not in body["workers"]["batch_processing"]
 
 
-def test_queue_status_reads_depths_unacked_and_parked_counts_from_redis():
+def test_queue_status_reads_depths_unacked_and_parked_counts_from_redis(private_redis):
     import redis
     from celery import Celery
 
     from app.ops.queues import queue_status
-    from tests.support import TEST_REDIS_URL
 
-    url = f"{TEST_REDIS_URL}/13"  # a broker database of this test's own: no worker consumes it
+    url = private_redis.url  # a broker of this test's own: no worker consumes it
     broker = redis.Redis.from_url(url)
-    broker.flushdb()
     broker.lpush("batch_processing", b"m1", b"m2")
     broker.lpush("default", b"m3")
     broker.lpush("dead_letter", b"parked")
@@ -137,7 +136,7 @@ def test_a_queue_with_messages_and_no_consumer_for_a_minute_is_reported_failing(
     from app.models import QueueConsumer
     from app.ops.consumers import consumers_last_seen
     from tests.ops.conftest import samples, value
-    from tests.support import TEST_REDIS_URL
+    from tests.support.environment import TEST_REDIS_URL
 
     # The real worker's heartbeat records the queue it consumes and starts the others' clock.
     def recorded():

@@ -13,7 +13,7 @@ from app.extensions import db
 from app.models import Event
 from celery_config import EMAIL_PRIORITY_QUEUE, STORAGE_QUEUE
 from tests.accounts import PASSWORD, Web, landed
-from tests.support import app_with
+from tests.support.factories import app_with
 
 
 def stored_count(flask_app, app_id: str) -> int:

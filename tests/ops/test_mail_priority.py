@@ -11,7 +11,8 @@ import redis
 
 from celery_config import EMAIL_PRIORITY_QUEUE, EMAIL_QUEUE, SEND_EMAIL_TASK
 from tests.accounts import Web, landed
-from tests.support import WorkerPool, app_with, wait_for
+from tests.support.factories import app_with
+from tests.support.processes import WorkerPool, wait_for
 
 FLOOD = 2000
 

@@ -18,14 +18,9 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Event
 from celery_config import STORE_EVENT_TASK
-from tests.support import (
-    PROJECT_ROOT,
-    TEST_REDIS_URL,
-    WorkerPool,
-    app_with,
-    make_record,
-    wait_for,
-)
+from tests.support.environment import PROJECT_ROOT, TEST_REDIS_URL
+from tests.support.factories import app_with, make_record
+from tests.support.processes import WorkerPool, wait_for
 
 BROKER_URL = f"{TEST_REDIS_URL}/15"  # a broker of this test's own
 EVENTS = 5

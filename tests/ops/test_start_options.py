@@ -14,7 +14,8 @@ import psutil
 import pytest
 
 from tests.ops.conftest import ScriptPool, scrape, value
-from tests.support import PROJECT_ROOT, free_ports_in_a_row
+from tests.support.environment import PROJECT_ROOT
+from tests.support.servers import free_ports_in_a_row
 
 SCRIPT = str(PROJECT_ROOT / "start_celery_worker.sh")
 

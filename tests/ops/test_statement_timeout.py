@@ -9,7 +9,9 @@ import requests
 from sqlalchemy.engine import make_url
 
 from tests.accounts import PASSWORD
-from tests.support import TEST_DATABASE_URL, admin_connection, gunicorn
+from tests.support.databases import admin_connection
+from tests.support.environment import TEST_DATABASE_URL
+from tests.support.servers import gunicorn
 
 
 def test_a_web_request_blocked_in_the_database_ends_at_the_statement_timeout(app, make_user):

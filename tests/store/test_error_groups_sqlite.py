@@ -20,7 +20,8 @@ from app.store.ranges import RANGES
 from app.store.reads import error_groups, range_errors
 from app.store.rollups import compute as rollups
 from app.store.rollups import marks as rollup_marks
-from tests.support import PROJECT_ROOT, make_record, uuid7_at
+from tests.support.environment import PROJECT_ROOT
+from tests.support.factories import make_record, uuid7_at
 
 TYPE = {"path": "/userId", "keyword": "type", "message": "not an integer"}
 REQUIRED = {"path": "", "keyword": "required", "message": "userId is required"}

@@ -13,7 +13,7 @@ from app.extensions import db
 from app.ingest.records import new_event_id
 from app.models import Event, EventCount
 from app.store.events import store_events
-from tests.support import make_record
+from tests.support.factories import make_record
 
 AWKWARD = [
     {"event_name": ""},

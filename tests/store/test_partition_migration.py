@@ -16,7 +16,9 @@ from app.extensions import db
 from app.store import catalog, partitions
 from app.store.events import store_events
 from tests.background import counters_equal_rows, event_id_at
-from tests.support import TEST_DATABASE_URL, app_with, make_record, recreate_database
+from tests.support.databases import recreate_database
+from tests.support.environment import TEST_DATABASE_URL
+from tests.support.factories import app_with, make_record
 
 MIGRATIONS = str(PROJECT_ROOT / "migrations")
 SCRATCH_URL = (

@@ -19,7 +19,8 @@ from app.extensions import db
 from app.store import partitions
 from app.store.events import store_events
 from tests.background import counters_equal_rows, event_id_at
-from tests.support import make_record, wait_for
+from tests.support.factories import make_record
+from tests.support.processes import wait_for
 
 
 def at(day: date, hour: int = 12, minute: int = 0, second: float = 0) -> datetime:

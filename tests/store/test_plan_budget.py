@@ -11,7 +11,7 @@ import orjson
 
 from app.store import plan
 from app.store.events import store_events
-from tests.support import make_record
+from tests.support.factories import make_record
 
 PAYLOAD_TEXT_BYTES = 32 * 1024
 BUDGET = 1024 * 1024

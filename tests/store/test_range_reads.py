@@ -21,7 +21,7 @@ from app.store.rollups import compute as rollups
 from app.store.rollups import marks as rollup_marks
 from app.store.rollups.compute import floor_hour, floor_minute
 from tests.background import random_records
-from tests.support import uuid7_at
+from tests.support.factories import uuid7_at
 
 # Three hours after a midnight: the 24 h range starts mid-hour and crosses a day boundary.
 NOW = datetime(2026, 11, 22, 3, 20, 30, tzinfo=UTC)

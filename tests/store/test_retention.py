@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models import Event, EventCount
 from app.store.events import store_events
 from tests.background import counters_equal_rows, store_at
-from tests.support import make_record
+from tests.support.factories import make_record
 
 NOW = datetime(2026, 11, 22, 12, 0, 30, tzinfo=UTC)
 

@@ -26,7 +26,8 @@ from tests.background import (
     rollup_counts,
     rollup_error_group_hours,
 )
-from tests.support import USER_LOGIN_SCHEMA, make_record, wait_for
+from tests.support.factories import USER_LOGIN_SCHEMA, make_record
+from tests.support.processes import wait_for
 
 FIXED_SCHEMA = {
     **USER_LOGIN_SCHEMA,

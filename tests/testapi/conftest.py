@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.dashboard.conftest import sign_in, team  # noqa: F401  (developers with a session)
-from tests.support import USER_LOGIN_SCHEMA, make_record, uuid7_at
+from tests.support.factories import USER_LOGIN_SCHEMA, make_record, uuid7_at
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from tests.support import PROJECT_ROOT, gunicorn
+from tests.support.environment import PROJECT_ROOT
+from tests.support.servers import gunicorn
 
 
 def test_the_documented_example_passes_against_gunicorn(

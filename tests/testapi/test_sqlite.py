@@ -14,7 +14,8 @@ from app.extensions import db
 from app.store import catalog
 from app.store.events import store_events
 from app.store.reads.search import find_stored, parse_search, search
-from tests.support import PROJECT_ROOT, make_record, uuid7_at
+from tests.support.environment import PROJECT_ROOT
+from tests.support.factories import make_record, uuid7_at
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support import USER_LOGIN_SCHEMA
+from tests.support.factories import USER_LOGIN_SCHEMA
 
 
 def post(client, tracked: dict, body: dict, test_run: str | None = None, batch: bool = False):

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from sqlalchemy import event as sa_event
 
-from tests.support import wait_for
+from tests.support.processes import wait_for
 
 
 def post(client, tracked: dict, body: dict, test_run: str | None = None) -> dict:

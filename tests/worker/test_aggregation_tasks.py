@@ -14,7 +14,7 @@ from app.extensions import db
 from app.models import Event, HourlyRollup
 from celery_config import MAINTENANCE_TASK, ROLLUP_RECENT_TASK, SUMMARIZE_ALL_TASK
 from tests.background import run_on_worker, store_at
-from tests.support import wait_for
+from tests.support.processes import wait_for
 
 
 def test_every_periodic_task_is_routed_time_limited_and_scheduled():

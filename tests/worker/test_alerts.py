@@ -24,7 +24,7 @@ from tests.background import (
     store_at,
     verify_signature,
 )
-from tests.support import wait_for
+from tests.support.processes import wait_for
 
 
 @pytest.fixture
@@ -230,7 +230,8 @@ def test_an_alert_whose_queueing_failed_is_queued_by_the_maintenance(
 
     from app.background import maintenance
     from app.store.rollups import compute as rollups
-    from tests.support import app_with, free_port
+    from tests.support.factories import app_with
+    from tests.support.servers import free_port
 
     target = make_tracked_app()
     subscribed = make_user()
@@ -272,7 +273,9 @@ def test_a_requeued_delivery_has_one_retry_chain(app, make_tracked_app):
 
     import redis
 
-    from tests.support import TEST_REDIS_URL, WorkerPool, app_with
+    from tests.support.environment import TEST_REDIS_URL
+    from tests.support.factories import app_with
+    from tests.support.processes import WorkerPool
 
     broker_url = f"{TEST_REDIS_URL}/15"  # a broker of this test's own
     redis.Redis.from_url(broker_url).flushdb()

@@ -18,7 +18,8 @@ from app.extensions import db
 from app.ingest.publish import pack_records
 from app.models import Event, EventCount
 from app.store.events import store_events
-from tests.support import make_record, wait_for
+from tests.support.factories import make_record
+from tests.support.processes import wait_for
 
 
 def _record(app_id: str, n: int) -> dict:

@@ -16,24 +16,31 @@ from kombu.asynchronous import Hub
 
 from app.worker.transport.kombu_redis import CONSUMER_PREFIX, RECEIVING_PREFIX, UNREADABLE_PREFIX
 from app.worker.transport.redis_ownership import OWNED_PREFIX, restore_gone_consumers
-from tests.support import TEST_REDIS_URL
+from tests.support.servers import PrivateRedis
 
-URL = f"{TEST_REDIS_URL}/15"
 OPTIONS = {"priority_steps": [0], "visibility_timeout": 60}
 TRANSPORT = "app.worker.transport.kombu_redis:Transport"
 
 
+@pytest.fixture(scope="module")
+def redis_url():
+    """A Redis of the module's own: the sweeps here read every consumer's records."""
+    server = PrivateRedis().start()
+    yield server.url
+    server.stop()
+
+
 @pytest.fixture
-def queue_name():
+def queue_name(redis_url):
     name = f"transport-{uuid.uuid4().hex[:8]}"
     yield name
-    client = redis.Redis.from_url(URL)
+    client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter(match=f"*{name}*"):
         client.delete(key)
 
 
-def _connection() -> Connection:
-    return Connection(URL, transport=TRANSPORT, transport_options=OPTIONS)
+def _connection(url: str) -> Connection:
+    return Connection(url, transport=TRANSPORT, transport_options=OPTIONS)
 
 
 def _publish(connection, queue, bodies) -> None:
@@ -46,11 +53,13 @@ def _queue(name: str) -> Queue:
     return Queue(name, Exchange(name, type="direct"), routing_key=name)
 
 
-def test_a_received_message_is_recorded_unacknowledged_and_off_the_receiving_list(queue_name):
-    client = redis.Redis.from_url(URL)
+def test_a_received_message_is_recorded_unacknowledged_and_off_the_receiving_list(
+    queue_name, redis_url
+):
+    client = redis.Redis.from_url(redis_url)
     queue = _queue(queue_name)
     received = []
-    with _connection() as connection:
+    with _connection(redis_url) as connection:
         _publish(connection, queue, [{"n": 1}])
         channel = connection.default_channel
         with connection.Consumer(queue, callbacks=[lambda body, m: received.append(m)]):
@@ -80,9 +89,9 @@ def _unacked_record(client, connection, queue, tag: str, score: float, owner: st
 
 
 def test_the_sweep_gives_back_only_what_gone_consumers_hold_and_old_ownerless_records(
-    queue_name,
+    queue_name, redis_url
 ):
-    client = redis.Redis.from_url(URL)
+    client = redis.Redis.from_url(redis_url)
     queue = _queue(queue_name)
     for key in client.scan_iter(match="lvd.*"):  # other tests' consumers, if any
         client.delete(key)
@@ -90,7 +99,7 @@ def test_the_sweep_gives_back_only_what_gone_consumers_hold_and_old_ownerless_re
     client.set(f"{CONSUMER_PREFIX}:{alive}", 1, ex=60)
     seconds, _micro = client.time()  # Redis' clock, not this host's
     old, new = seconds - 1000, seconds - 10
-    with _connection() as connection:
+    with _connection(redis_url) as connection:
         _unacked_record(client, connection, queue, "gone-old", old, gone)
         _unacked_record(client, connection, queue, "gone-new", new, gone)
         _unacked_record(client, connection, queue, "alive-old", old, alive)  # a slow task
@@ -117,9 +126,9 @@ def test_the_sweep_gives_back_only_what_gone_consumers_hold_and_old_ownerless_re
     client.zrem("unacked_index", "alive-old", "ownerless-new")
 
 
-def test_the_keep_alive_is_judged_by_redis_and_recreated_when_missing(queue_name):
-    client = redis.Redis.from_url(URL)
-    with _connection() as connection:
+def test_the_keep_alive_is_judged_by_redis_and_recreated_when_missing(queue_name, redis_url):
+    client = redis.Redis.from_url(redis_url)
+    with _connection(redis_url) as connection:
         channel = connection.default_channel
         channel.consumer_ttl = 9
         channel.keep_alive()
@@ -132,13 +141,13 @@ def test_the_keep_alive_is_judged_by_redis_and_recreated_when_missing(queue_name
         assert 0 < client.ttl(channel.alive_key) <= 9
 
 
-def test_closing_drops_a_pending_receive_instead_of_waiting_for_it(queue_name):
+def test_closing_drops_a_pending_receive_instead_of_waiting_for_it(queue_name, redis_url):
     """A BLMOVE that would block for 300 s: close returns at once (the bound is generous,
     the wait it replaces is 300 s), and a message published afterwards stays queued."""
-    client = redis.Redis.from_url(URL)
+    client = redis.Redis.from_url(redis_url)
     queue = _queue(queue_name)
     options = {**OPTIONS, "polling_interval": 300}  # the receive's wait (the metered one)
-    with Connection(URL, transport=TRANSPORT, transport_options=options) as connection:
+    with Connection(redis_url, transport=TRANSPORT, transport_options=options) as connection:
         channel = connection.default_channel
         with connection.Consumer(queue, callbacks=[lambda body, m: None]):
             with pytest.raises(socket.timeout):
@@ -155,11 +164,11 @@ def test_closing_drops_a_pending_receive_instead_of_waiting_for_it(queue_name):
     assert not client.exists(receiving, alive_key)
 
 
-def test_one_wake_up_takes_what_the_prefetch_allows_and_records_it_all(queue_name):
-    client = redis.Redis.from_url(URL)
+def test_one_wake_up_takes_what_the_prefetch_allows_and_records_it_all(queue_name, redis_url):
+    client = redis.Redis.from_url(redis_url)
     queue = _queue(queue_name)
     received = []
-    with _connection() as connection:
+    with _connection(redis_url) as connection:
         _publish(connection, queue, [{"n": n} for n in range(5)])
         channel = connection.default_channel
         with connection.Consumer(queue, callbacks=[lambda body, m: received.append(m)]) as consumer:
@@ -182,11 +191,13 @@ def test_one_wake_up_takes_what_the_prefetch_allows_and_records_it_all(queue_nam
     assert client.llen(queue_name) == 0
 
 
-def test_a_message_that_is_not_an_envelope_is_set_aside_and_the_rest_delivered(queue_name):
-    client = redis.Redis.from_url(URL)
+def test_a_message_that_is_not_an_envelope_is_set_aside_and_the_rest_delivered(
+    queue_name, redis_url
+):
+    client = redis.Redis.from_url(redis_url)
     queue = _queue(queue_name)
     received = []
-    with _connection() as connection:
+    with _connection(redis_url) as connection:
         _publish(connection, queue, [{"n": 1}])
         client.lpush(queue_name, b"not json {")  # behind the first message
         _publish(connection, queue, [{"n": 2}])
@@ -199,13 +210,15 @@ def test_a_message_that_is_not_an_envelope_is_set_aside_and_the_rest_delivered(q
     assert client.llen(queue_name) == 0
 
 
-def test_on_an_event_loop_acks_reach_redis_together_at_the_end_of_the_iteration(queue_name):
-    client = redis.Redis.from_url(URL)
+def test_on_an_event_loop_acks_reach_redis_together_at_the_end_of_the_iteration(
+    queue_name, redis_url
+):
+    client = redis.Redis.from_url(redis_url)
     queue = _queue(queue_name)
     received = []
     hub = Hub()
     try:
-        with _connection() as connection:
+        with _connection(redis_url) as connection:
             _publish(connection, queue, [{"n": n} for n in range(3)])
             with connection.Consumer(queue, callbacks=[lambda body, m: received.append(m)]):
                 connection.drain_events(timeout=5)
@@ -224,13 +237,13 @@ def test_on_an_event_loop_acks_reach_redis_together_at_the_end_of_the_iteration(
 
 
 def test_on_an_event_loop_a_consumer_that_emptied_the_queue_rests_before_its_next_blmove(
-    queue_name,
+    queue_name, redis_url
 ):
     queue = _queue(queue_name)
     received = []
     hub = Hub()
     try:
-        with _connection() as connection:
+        with _connection(redis_url) as connection:
             transport = connection.transport
             transport.register_with_event_loop(connection.connection, hub)
             _publish(connection, queue, [{"n": 1}])
@@ -249,11 +262,13 @@ def test_on_an_event_loop_a_consumer_that_emptied_the_queue_rests_before_its_nex
         hub.close()
 
 
-def test_a_message_kombu_cannot_take_is_set_aside_and_the_ones_after_it_requeued(queue_name):
-    client = redis.Redis.from_url(URL)
+def test_a_message_kombu_cannot_take_is_set_aside_and_the_ones_after_it_requeued(
+    queue_name, redis_url
+):
+    client = redis.Redis.from_url(redis_url)
     queue = _queue(queue_name)
     received = []
-    with _connection() as connection:
+    with _connection(redis_url) as connection:
         _publish(connection, queue, [{"n": 1}])
         envelope = orjson.loads(client.lindex(queue_name, 0))
         envelope["properties"]["delivery_tag"] = "undecodable-tag"
@@ -276,13 +291,13 @@ def test_a_message_kombu_cannot_take_is_set_aside_and_the_ones_after_it_requeued
             received[1].ack()
 
 
-def test_a_lost_blmove_reply_does_not_strand_the_message(queue_name):
+def test_a_lost_blmove_reply_does_not_strand_the_message(queue_name, redis_url):
     """A BLMOVE sent, its reply never read (a reconnect): the message it moved onto the
     live consumer's receiving list goes back to the queue at the next receive."""
-    client = redis.Redis.from_url(URL)
+    client = redis.Redis.from_url(redis_url)
     queue = _queue(queue_name)
     received = []
-    with _connection() as connection:
+    with _connection(redis_url) as connection:
         channel = connection.default_channel
         with connection.Consumer(queue, callbacks=[lambda body, m: received.append(m)]):
             _publish(connection, queue, [{"n": 0}])

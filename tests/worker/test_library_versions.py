@@ -10,7 +10,7 @@ from kombu.asynchronous.hub import Hub
 
 from app.worker.transport import library_versions
 from app.worker.transport.kombu_redis import Transport
-from tests.support import BROKER_DB, TEST_REDIS_URL
+from tests.support.environment import BROKER_DB, TEST_REDIS_URL
 
 
 def _resolve(target: str):

@@ -9,7 +9,8 @@ import pytest
 
 from app.mail.delivery import is_transient
 from tests.accounts import landed, unique_email
-from tests.support import PROJECT_ROOT, wait_for
+from tests.support.environment import PROJECT_ROOT
+from tests.support.processes import wait_for
 
 EMAIL_TEMPLATES = sorted(
     path.stem for path in (PROJECT_ROOT / "templates" / "emails").glob("[!_]*.html")

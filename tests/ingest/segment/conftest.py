@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from app.extensions import db
-from tests.support import app_with
+from tests.support.factories import app_with
 
 SIGNED_UP_SCHEMA = {
     "type": "object",

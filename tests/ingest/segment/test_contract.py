@@ -13,7 +13,8 @@ from sqlalchemy.engine import make_url
 
 from app.ingest.segment.mapping import MAX_BATCH_MESSAGES
 from tests.ingest.segment.conftest import basic_auth, stored_messages
-from tests.support import TcpProxy, app_with, free_port
+from tests.support.factories import app_with
+from tests.support.servers import TcpProxy, free_port
 
 ROUTES = ["batch", "b", "track", "identify", "page", "screen", "group", "alias"]
 

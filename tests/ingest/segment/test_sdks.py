@@ -17,7 +17,9 @@ import pytest
 import requests
 
 from tests.ingest.segment.conftest import basic_auth, stored_messages
-from tests.support import PROJECT_ROOT, gunicorn, wait_for
+from tests.support.environment import PROJECT_ROOT
+from tests.support.processes import wait_for
+from tests.support.servers import gunicorn
 
 NODE_SDK = PROJECT_ROOT / "tests" / "sdk" / "node"
 TRACKS = 250
