@@ -144,6 +144,20 @@ def test_short_headless_load_run_has_zero_failures(launcher, tmp_path):
     assert result.returncode == 0, output
     assert int(rows["Aggregated"]["Request Count"]) > 0, output
     assert int(rows["Aggregated"]["Failure Count"]) == 0, output
+    # The session maker can outlive a short run on a busy machine; it is the run's, not the
+    # launcher's, so it must end before the SIGTERM test looks for leftovers.
+    wait_for(lambda: not helpers_of_the_run(launcher), timeout=120)
+
+
+def helpers_of_the_run(launcher) -> list[int]:
+    """Processes started in the copy that are not the launcher's (the load run's own)."""
+    launched = {process.pid for process in process_tree(launcher.proc.pid)}
+    return [
+        process.pid
+        for process in psutil.process_iter(["cwd"])
+        if (process.info["cwd"] or "").startswith(str(launcher.root))
+        and process.pid not in launched
+    ]
 
 
 def test_the_demo_developer_logs_in_with_the_logged_code_and_sees_the_demo_app(launcher):
