@@ -292,7 +292,7 @@ def test_the_real_flask_command(app):
             env=os.environ.copy(),
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=180,  # a guard against a hang: one command once took 60 s on a busy machine
         )
 
     first = run("apps", "create", name, "--json")
