@@ -28,6 +28,10 @@ def test_a_missing_page_explains_itself_and_offers_a_way_back(client):
 
 
 def test_the_system_page_links_flower_only_when_configured(app, team, monkeypatch):
+    from app.auth.accounts import make_admin
+
+    with app.app_context():
+        make_admin(team["owner_email"])  # /system is for installation admins
     monkeypatch.setitem(app.config, "DASHBOARD_FLOWER_URL", None)
     html = page(team["owner"].get("/system"))
     assert ":5555" not in html and "DASHBOARD_FLOWER_URL" in html

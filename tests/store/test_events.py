@@ -130,7 +130,12 @@ def test_a_batch_task_stores_records_sent_as_json_text(app, make_tracked_app):
         stored = db.session.scalars(
             select(Event.payload).where(Event.app_id == uuid.UUID(target["id"]))
         ).all()
-    assert result == {"received": 3, "stored": 3, "duplicates": 0}
+    assert result == {
+        "received": 3,
+        "stored": 3,
+        "duplicates": 0,
+        "apps": {target["id"]: 3},  # each app's share (a task may carry several apps)
+    }
     assert sorted(payload["n"] for payload in stored) == [0, 1, 2]
 
 

@@ -80,10 +80,11 @@ def test_creating_partitions_twice_changes_nothing_the_second_time(app, old_days
         ]
         after_first = catalog()
         assert len(after_first) == len(before) + 8
-        # Each new day has the parent's indexes (the status one partial) and check; no
-        # foreign key since migration 0006.
+        # Each new day has the parent's indexes (the status and test-run ones partial) and
+        # check; no foreign key since migration 0006.
         new = dict((row[0], row) for row in after_first)[created[0]]
-        assert new[2].count("CREATE") == 5 and "WHERE ((status)::text <> 'valid'" in new[2]
+        assert new[2].count("CREATE") == 6 and "WHERE ((status)::text <> 'valid'" in new[2]
+        assert "(app_id, test_run, id) WHERE (test_run IS NOT NULL)" in new[2]
         assert "CHECK" in new[3] and "FOREIGN KEY" not in new[3]
         assert partitions.create_partitions(first_day, days_ahead=7) == []
         assert catalog() == after_first
