@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, MetaData, Table, delete, func, select, text, update
@@ -125,35 +126,31 @@ def delete_expired(
         )
         if oldest is not None:
             cutoff = min(cutoff, floor_minute(as_utc(oldest)) + timedelta(days=days_per_run))
-    deleted = 0
-    while True:
-        try:
-            if not try_lock_for_transaction("retention", str(app_id)):
-                db.session.rollback()
-                return deleted
-            removed = _delete_batch(source, app_id, cutoff, batch_rows)
-            db.session.commit()
-        except BaseException:
-            db.session.rollback()
-            raise
-        deleted += removed
-        if removed < batch_rows:
-            return deleted
+    return _delete_in_batches(
+        app_id, batch_rows, lambda: _delete_batch(source, app_id, cutoff, batch_rows)
+    )
 
 
 def expire_test_runs(app_id: uuid.UUID, batch_rows: int, now: datetime | None = None) -> int:
     """Delete the app's test-run events received TEST_RUN_HOURS ago or earlier, and their
     client eventIds, `batch_rows` per transaction; return how many events."""
     cutoff = as_utc(now or datetime.now(UTC)) - timedelta(hours=TEST_RUN_HOURS)
+    test_runs = _EVENTS.c.test_run.is_not(None)
+    return _delete_in_batches(
+        app_id, batch_rows, lambda: _delete_batch(_EVENTS, app_id, cutoff, batch_rows, test_runs)
+    )
+
+
+def _delete_in_batches(app_id: uuid.UUID, batch_rows: int, delete_one: Callable[[], int]) -> int:
+    """Run `delete_one` a transaction at a time under the app's retention lock (a second
+    runner stops) until a batch comes back short; return the rows deleted."""
     deleted = 0
     while True:
         try:
             if not try_lock_for_transaction("retention", str(app_id)):
                 db.session.rollback()
                 return deleted
-            removed = _delete_batch(
-                _EVENTS, app_id, cutoff, batch_rows, only=_EVENTS.c.test_run.is_not(None)
-            )
+            removed = delete_one()
             db.session.commit()
         except BaseException:
             db.session.rollback()

@@ -8,10 +8,9 @@ from tests.support.environment import PROJECT_ROOT
 from tests.support.servers import gunicorn
 
 
-def test_the_documented_example_passes_against_gunicorn(
-    client, tracked, default_worker, monkeypatch
-):
-    page = (PROJECT_ROOT / "docs" / "testing-api.md").read_text()
+def _run_example(document: str, test_name: str, tracked: dict, run: str, monkeypatch) -> None:
+    """Run the one Python example of `document` against a real gunicorn, as a CI job would."""
+    page = (PROJECT_ROOT / document).read_text()
     [example] = re.findall(r"```python\n(.*?)```", page, flags=re.S)
     with gunicorn() as url:
         for name, value in {
@@ -19,18 +18,30 @@ def test_the_documented_example_passes_against_gunicorn(
             "LVD_APP_ID": tracked["id"],
             "LVD_INGEST_KEY": tracked["key"],
             "LVD_READ_TOKEN": tracked["token"],
-            "CI_JOB_ID": "docs-example",
+            "CI_JOB_ID": run,
         }.items():
             monkeypatch.setenv(name, value)
         namespace: dict = {}
-        exec(compile(example, "docs/testing-api.md", "exec"), namespace)
-        namespace["test_login_event_is_valid"]()  # raises AssertionError if not valid
+        exec(compile(example, document, "exec"), namespace)
+        namespace[test_name]()  # raises AssertionError if the verdict is not valid
+
+
+def _stored_in_run(client, tracked: dict, run: str) -> list[tuple[str, str]]:
     found = client.post(
         f"/api/apps/{tracked['id']}/events/search",
-        json={"test_run": "docs-example"},
+        json={"test_run": run},
         headers=tracked["bearer"],
     ).get_json()["events"]
-    assert [(row["event_name"], row["status"]) for row in found] == [("user_login", "valid")]
+    return [(row["event_name"], row["status"]) for row in found]
+
+
+def test_the_documented_example_passes_against_gunicorn(
+    client, tracked, default_worker, monkeypatch
+):
+    _run_example(
+        "docs/testing-api.md", "test_login_event_is_valid", tracked, "docs-example", monkeypatch
+    )
+    assert _stored_in_run(client, tracked, "docs-example") == [("user_login", "valid")]
 
 
 CHECKOUT_SCHEMA = {
@@ -49,23 +60,7 @@ def test_the_readme_example_passes_with_the_real_sdk_against_gunicorn(
 
     with app.app_context():
         catalog.set_schema(App.lookup(tracked["id"]), "checkout", CHECKOUT_SCHEMA)
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    [example] = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
-    with gunicorn() as url:
-        for name, value in {
-            "LVD_URL": url,
-            "LVD_APP_ID": tracked["id"],
-            "LVD_INGEST_KEY": tracked["key"],
-            "LVD_READ_TOKEN": tracked["token"],
-            "CI_JOB_ID": "readme-example",
-        }.items():
-            monkeypatch.setenv(name, value)
-        namespace: dict = {}
-        exec(compile(example, "README.md", "exec"), namespace)
-        namespace["test_checkout_is_tracked_as_planned"]()  # raises AssertionError if not valid
-    found = client.post(
-        f"/api/apps/{tracked['id']}/events/search",
-        json={"test_run": "readme-example"},
-        headers=tracked["bearer"],
-    ).get_json()["events"]
-    assert [(row["event_name"], row["status"]) for row in found] == [("checkout", "valid")]
+    _run_example(
+        "README.md", "test_checkout_is_tracked_as_planned", tracked, "readme-example", monkeypatch
+    )
+    assert _stored_in_run(client, tracked, "readme-example") == [("checkout", "valid")]
